@@ -1,0 +1,266 @@
+"""The engine shared by every streamrnn estimator: River dicts in, flat kernel state inside."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from . import layout
+from .kernels import engine as E
+
+_DTYPES = {"float64": np.float64, "float32": np.float32}
+
+
+def _sort_key(name):
+    return (type(name).__name__, repr(name))
+
+
+class RecurrentEstimator:
+    """Mixin holding the recurrent network, its optimizer and its input/target normalisation.
+
+    The subclass (a River regressor, classifier or forecaster) decides what the target is and how
+    the prediction is read. Everything that learning changes lives in two arrays, ``_meta`` and
+    ``_mem`` (see :mod:`streamrnn.layout`), plus the map from feature names to input columns.
+    """
+
+    _HEAD = "squared"
+
+    def __init__(
+        self,
+        cell: str = "lstm",
+        hidden_size: int = 32,
+        num_layers: int = 1,
+        truncation: int = 16,
+        update_every: int = 1,
+        optimizer: str = "adam",
+        lr: float = 3e-3,
+        clip_norm: float = 1.0,
+        loss: str = "squared",
+        huber_delta: float = 1.0,
+        normalize: bool = True,
+        dtype: str = "float64",
+        seed: int | None = None,
+    ):
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.truncation = truncation
+        self.update_every = update_every
+        self.optimizer = optimizer
+        self.lr = lr
+        self.clip_norm = clip_norm
+        self.loss = loss
+        self.huber_delta = huber_delta
+        self.normalize = normalize
+        self.dtype = dtype
+        self.seed = seed
+        self._check_params()
+        self._rng = np.random.default_rng(seed)
+        self._features: dict = {}  # feature name (or (name, category)) -> input column
+        self._categorical: list[bool] = []
+        self._n_outputs = 1
+        self._cfg: layout.Config | None = None
+        self._meta = None
+        self._mem = None
+        self._scratch = None
+        self._xbuf = None
+        self._present = None
+        self._cat_mask = None
+
+    # ------------------------------------------------------------------ parameters
+    def _check_params(self):
+        if self.cell not in layout.CELLS:
+            raise ValueError(f"cell must be one of {sorted(layout.CELLS)}, got {self.cell!r}")
+        if self.optimizer not in layout.OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {sorted(layout.OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.loss not in ("squared", "huber"):
+            raise ValueError(f"loss must be 'squared' or 'huber', got {self.loss!r}")
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
+        for name in ("hidden_size", "num_layers", "truncation", "update_every"):
+            v = getattr(self, name)
+            if not isinstance(v, numbers.Integral) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.num_layers > E.MAX_LAYERS:
+            raise ValueError(f"num_layers must be at most {E.MAX_LAYERS}")
+        if self.update_every > self.truncation:
+            raise ValueError("update_every must not exceed truncation: every loss must fall in the window")
+        if not (self.lr > 0):
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+
+    @property
+    def _is_stochastic(self):
+        return True
+
+    def _head(self):
+        return self.loss
+
+    def _config(self, n_inputs, n_outputs):
+        return layout.Config(
+            cell=self.cell,
+            num_layers=self.num_layers,
+            hidden_size=self.hidden_size,
+            n_inputs=n_inputs,
+            n_outputs=n_outputs,
+            truncation=self.truncation,
+            update_every=self.update_every,
+            head=self._head(),
+            optimizer=self.optimizer,
+            normalize_inputs=self.normalize,
+            normalize_target=self.normalize,
+        )
+
+    # ------------------------------------------------------------------ state
+    def _init_params(self, cfg, meta, mem, new_inputs, new_outputs):
+        """Initialise the parameters that a (re)allocation added: all of them at the start, else
+        the input rows of new features and the output columns of new classes."""
+        H, G = cfg.hidden_size, cfg.gate_width
+        scale = 1.0 / math.sqrt(H)
+        rng = self._rng
+        if self._cfg is None:
+            for layer in range(cfg.num_layers):
+                n_in = cfg.n_inputs if layer == 0 else H
+                layout.block(mem, meta, E.WX, layer, (n_in, G))[:] = rng.uniform(-scale, scale, (n_in, G))
+                layout.block(mem, meta, E.WH, layer, (H, G))[:] = rng.uniform(-scale, scale, (H, G))
+                if cfg.cell == "lstm":  # forget gate bias 1: remember by default
+                    layout.block(mem, meta, E.BX, layer, (G,))[H : 2 * H] = 1.0
+            layout.block(mem, meta, E.WY, 0, (H, cfg.n_outputs))[:] = rng.uniform(-scale, scale, (H, cfg.n_outputs))
+            hyper = layout.block(mem, meta, E.HYPER, 0, (E.N_HYPER,))
+            hyper[E.LR] = self.lr
+            hyper[E.CLIP_NORM] = self.clip_norm
+            hyper[E.BETA1] = 0.9
+            hyper[E.BETA2] = 0.999
+            hyper[E.EPS] = 1e-8
+            hyper[E.MOMENTUM] = 0.9
+            hyper[E.RHO] = 0.99
+            hyper[E.HUBER_DELTA] = self.huber_delta
+            hyper[E.X_CLIP] = 10.0
+            return
+        if new_inputs:
+            wx = layout.block(mem, meta, E.WX, 0, (cfg.n_inputs, G))
+            wx[-new_inputs:] = rng.uniform(-scale, scale, (new_inputs, G))
+
+    def _resize(self, n_inputs, n_outputs):
+        cfg = self._config(n_inputs, n_outputs)
+        if self._cfg is None:
+            meta, mem, scratch = layout.allocate(cfg, _DTYPES[self.dtype])
+            new_inputs = n_inputs
+        else:
+            meta, mem, scratch = layout.regrow(self._cfg, self._meta, self._mem, cfg)
+            new_inputs = n_inputs - self._cfg.n_inputs
+        self._init_params(cfg, meta, mem, new_inputs, n_outputs - (self._cfg.n_outputs if self._cfg else 0))
+        self._cfg, self._meta, self._mem, self._scratch = cfg, meta, mem, scratch
+        self._make_buffers()
+
+    def _make_buffers(self):
+        n = self._cfg.n_inputs
+        dt = _DTYPES[self.dtype]
+        self._xbuf = np.zeros(n, dtype=dt)
+        self._present = np.zeros(n, dtype=np.uint8)
+        self._cat_mask = np.array(self._categorical, dtype=np.uint8)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        # scratch and input buffers are recomputed on every call: not part of the model
+        for k in ("_scratch", "_xbuf", "_present", "_cat_mask"):
+            state[k] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self._cfg is not None:
+            self._scratch = layout.allocate(self._cfg, _DTYPES[self.dtype])[2]
+            self._make_buffers()
+
+    # ------------------------------------------------------------------ inputs
+    def _vectorize(self, x: dict, learn: bool, extra: dict | None = None):
+        """Fill the input buffers from ``x``; with ``learn``, add columns for new features.
+
+        Raises ``ValueError`` naming the feature on a non-finite number or an unsupported type,
+        before anything in the model changes.
+        """
+        if not isinstance(x, dict):
+            raise ValueError(f"x must be a dict of features, got {type(x).__name__}")
+        index = self._features
+        new = []
+        known = []
+        for name, value in x.items():
+            if value is None:
+                continue
+            if isinstance(value, str):
+                key = (name, value)
+                v = 1.0
+            elif isinstance(value, (numbers.Real, np.number)) and not isinstance(value, complex):
+                key = name
+                try:
+                    v = float(value)
+                except (TypeError, ValueError):
+                    raise ValueError(f"feature {name!r}: cannot read {value!r} as a number") from None
+                if not math.isfinite(v):
+                    raise ValueError(f"feature {name!r} is not finite: {value!r}")
+            else:
+                raise ValueError(f"feature {name!r} has unsupported type {type(value).__name__}")
+            i = index.get(key)
+            if i is None:
+                if learn:
+                    new.append((key, v, isinstance(value, str)))
+                continue
+            known.append((i, v))
+        if new:
+            # columns are added in sorted order so that the key order of a dict never matters
+            new.sort(key=lambda t: _sort_key(t[0]))
+            for key, _, is_cat in new:
+                index[key] = len(index)
+                self._categorical.append(is_cat)
+            self._resize(len(index), self._n_outputs)
+            known.extend((index[key], v) for key, v, _ in new)
+        if self._cfg is None:
+            self._resize(len(index), self._n_outputs)
+        buf, present = self._xbuf, self._present
+        buf[:] = 0.0
+        present[:] = self._cat_mask  # a category not given reads as 0, and is an observation
+        for i, v in known:
+            buf[i] = v
+            present[i] = 1
+
+    def _learn(self, x: dict, target: float) -> float:
+        self._vectorize(x, learn=True)
+        return float(E.learn_step(self._mem, self._meta, self._scratch, self._xbuf, self._present, target))
+
+    def _predict_out(self, x: dict):
+        """The head's output for ``x`` from the current state (None before anything is learned)."""
+        if self._cfg is None:
+            return None
+        self._vectorize(x, learn=False)
+        out = np.empty(self._cfg.n_outputs, dtype=self._mem.dtype)
+        E.predict_step(self._mem, self._meta, self._scratch, self._xbuf, self._present, out)
+        return out
+
+    # ------------------------------------------------------------------ introspection
+    @property
+    def n_updates(self) -> int:
+        """Optimizer steps taken."""
+        return 0 if self._meta is None else int(self._meta[E.N_UPDATES])
+
+    @property
+    def n_skipped_updates(self) -> int:
+        """Updates skipped because the loss or the gradient was not finite."""
+        return 0 if self._meta is None else int(self._meta[E.N_SKIPPED])
+
+    @property
+    def n_parameters(self) -> int:
+        return 0 if self._meta is None else int(self._meta[E.N_PARAMS])
+
+
+def check_number(value, what="y") -> float:
+    """``value`` as a finite float, or a ``ValueError`` that says what was wrong."""
+    if value is None:
+        raise ValueError(f"{what} is None")
+    if isinstance(value, (str, bytes)) or not isinstance(value, (numbers.Real, np.number)):
+        raise ValueError(f"{what} must be a number, got {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{what} is not finite: {value!r}")
+    return v

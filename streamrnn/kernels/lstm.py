@@ -1,0 +1,92 @@
+"""LSTM cell: forward step and backward pass through a stored window.
+
+Gates are laid out as ``[i | f | g | o]`` along the last axis (4 * hidden). For one step::
+
+    a = b + x @ wx + h_prev @ wh
+    i, f, o = sigmoid(a_i), sigmoid(a_f), sigmoid(a_o);  g = tanh(a_g)
+    c = f * c_prev + i * g
+    h = o * tanh(c)
+
+The forward step stores the gate activations (``act``), ``c`` and ``tanh(c)`` (``aux``), so the
+backward pass never recomputes the forward.
+"""
+
+import numpy as np
+
+from ._jit import kernel
+
+
+@kernel
+def forward_step(wx, wh, b, x, h_prev, c_prev, h, c, act, aux):
+    """One step. Writes ``h``, ``c``, the activations ``act`` (4H) and ``aux = tanh(c)``."""
+    H = h.shape[0]
+    G = 4 * H
+    for g in range(G):
+        act[g] = b[g]
+    for i in range(x.shape[0]):
+        xi = x[i]
+        if xi != 0.0:  # one-hot inputs are mostly zero
+            row = wx[i]
+            for g in range(G):
+                act[g] += xi * row[g]
+    for j in range(H):
+        hj = h_prev[j]
+        row = wh[j]
+        for g in range(G):
+            act[g] += hj * row[g]
+    for j in range(H):
+        ig = 1.0 / (1.0 + np.exp(-act[j]))
+        fg = 1.0 / (1.0 + np.exp(-act[H + j]))
+        gg = np.tanh(act[2 * H + j])
+        og = 1.0 / (1.0 + np.exp(-act[3 * H + j]))
+        act[j] = ig
+        act[H + j] = fg
+        act[2 * H + j] = gg
+        act[3 * H + j] = og
+        cj = fg * c_prev[j] + ig * gg
+        c[j] = cj
+        tc = np.tanh(cj)
+        aux[j] = tc
+        h[j] = og * tc
+
+
+@kernel
+def backward_window(wh, c_prev, act, aux, dh_in, dax, carry):
+    """Backward through the ``W`` stored steps of a window, newest first.
+
+    ``c_prev[t]`` is the cell state before step ``t``; ``act[t]``/``aux[t]`` what the forward stored;
+    ``dh_in[t]`` the loss gradient reaching ``h_t`` from above (head or upper layer). Writes the
+    gradient of the gate pre-activations into ``dax[t]`` (the same for the input and the recurrent
+    weights in an LSTM). ``carry`` (2, H) is scratch for dL/dh and dL/dc flowing back in time; the
+    state before the window is a constant (truncation).
+    """
+    W = act.shape[0]
+    H = carry.shape[1]
+    dh_next = carry[0]
+    dc_next = carry[1]
+    for j in range(H):
+        dh_next[j] = 0.0
+        dc_next[j] = 0.0
+    for t in range(W - 1, -1, -1):
+        a = act[t]
+        da = dax[t]
+        for j in range(H):
+            ig = a[j]
+            fg = a[H + j]
+            gg = a[2 * H + j]
+            og = a[3 * H + j]
+            tc = aux[t, j]
+            dh = dh_in[t, j] + dh_next[j]
+            dc = dh * og * (1.0 - tc * tc) + dc_next[j]
+            da[j] = dc * gg * ig * (1.0 - ig)
+            da[H + j] = dc * c_prev[t, j] * fg * (1.0 - fg)
+            da[2 * H + j] = dc * ig * (1.0 - gg * gg)
+            da[3 * H + j] = dh * tc * og * (1.0 - og)
+            dc_next[j] = dc * fg
+        # dL/dh_{t-1} = wh @ da (wh is (H, 4H), rows contiguous)
+        for j in range(H):
+            row = wh[j]
+            s = 0.0
+            for g in range(4 * H):
+                s += row[g] * da[g]
+            dh_next[j] = s

@@ -1,0 +1,52 @@
+"""Optimizers (in place over flat parameter vectors) and gradient clipping."""
+
+import numpy as np
+
+from ._jit import kernel
+
+SGD = 0
+RMSPROP = 1
+ADAM = 2
+
+
+@kernel
+def global_norm(grad):
+    s = 0.0
+    for k in range(grad.shape[0]):
+        s += grad[k] * grad[k]
+    return np.sqrt(s)
+
+
+@kernel
+def sgd(params, grad, velocity, lr, momentum):
+    """SGD with (heavy-ball) momentum: v = momentum * v + g; p -= lr * v."""
+    for k in range(params.shape[0]):
+        v = momentum * velocity[k] + grad[k]
+        velocity[k] = v
+        params[k] -= lr * v
+
+
+@kernel
+def rmsprop(params, grad, sq, lr, rho, eps):
+    """RMSProp: s = rho * s + (1 - rho) * g^2; p -= lr * g / (sqrt(s) + eps)."""
+    for k in range(params.shape[0]):
+        g = grad[k]
+        s = rho * sq[k] + (1.0 - rho) * g * g
+        sq[k] = s
+        params[k] -= lr * g / (np.sqrt(s) + eps)
+
+
+@kernel
+def adam(params, grad, m1, m2, lr, beta1, beta2, eps, step):
+    """Adam with bias correction; ``step`` counts updates from 1."""
+    c1 = 1.0 - beta1**step
+    c2 = 1.0 - beta2**step
+    lr_t = lr * np.sqrt(c2) / c1
+    eps_t = eps * np.sqrt(c2)
+    for k in range(params.shape[0]):
+        g = grad[k]
+        a = beta1 * m1[k] + (1.0 - beta1) * g
+        b = beta2 * m2[k] + (1.0 - beta2) * g * g
+        m1[k] = a
+        m2[k] = b
+        params[k] -= lr_t * a / (np.sqrt(b) + eps_t)

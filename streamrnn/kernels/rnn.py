@@ -1,0 +1,55 @@
+"""Elman RNN cell (tanh): forward step and backward pass through a stored window.
+
+For one step: ``h = tanh(b + x @ wx + h_prev @ wh)``. The activation stored in ``act`` is ``h``.
+"""
+
+import numpy as np
+
+from ._jit import kernel
+
+
+@kernel
+def forward_step(wx, wh, b, x, h_prev, h, act):
+    """One step. Writes ``h`` and ``act`` (the same values: the cell has one gate)."""
+    H = h.shape[0]
+    for g in range(H):
+        act[g] = b[g]
+    for i in range(x.shape[0]):
+        xi = x[i]
+        if xi != 0.0:
+            row = wx[i]
+            for g in range(H):
+                act[g] += xi * row[g]
+    for j in range(H):
+        hj = h_prev[j]
+        row = wh[j]
+        for g in range(H):
+            act[g] += hj * row[g]
+    for g in range(H):
+        v = np.tanh(act[g])
+        act[g] = v
+        h[g] = v
+
+
+@kernel
+def backward_window(wh, act, dh_in, dax, carry):
+    """Backward through the stored window; writes dL/d(pre-activation) into ``dax[t]``.
+
+    ``carry`` (2, H) is scratch; row 0 carries dL/dh back in time.
+    """
+    W = act.shape[0]
+    H = carry.shape[1]
+    dh_next = carry[0]
+    for j in range(H):
+        dh_next[j] = 0.0
+    for t in range(W - 1, -1, -1):
+        da = dax[t]
+        for j in range(H):
+            h = act[t, j]
+            da[j] = (dh_in[t, j] + dh_next[j]) * (1.0 - h * h)
+        for j in range(H):
+            row = wh[j]
+            s = 0.0
+            for g in range(H):
+                s += row[g] * da[g]
+            dh_next[j] = s

@@ -1,0 +1,161 @@
+"""The flat state of a model: which block lives where in ``mem``, ``meta`` and ``scratch``.
+
+A layout is a list of named blocks with shapes. :func:`allocate` builds ``meta`` and zeroed
+``mem``/``scratch`` arrays for a configuration; :func:`regrow` builds the arrays for a bigger
+configuration (more inputs, more classes) and copies every block of the old state into the
+top-left corner of its new block, so learning goes on where it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .kernels import engine as E
+from .kernels import heads, optim
+
+CELLS = {"rnn": E.RNN, "gru": E.GRU, "lstm": E.LSTM}
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+HEADS = {"squared": heads.SQUARED, "huber": heads.HUBER, "softmax": heads.SOFTMAX}
+OPTIMIZERS = {"sgd": optim.SGD, "rmsprop": optim.RMSPROP, "adam": optim.ADAM}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    cell: str
+    num_layers: int
+    hidden_size: int
+    n_inputs: int
+    n_outputs: int
+    truncation: int
+    update_every: int
+    head: str
+    optimizer: str
+    normalize_inputs: bool
+    normalize_target: bool
+
+    @property
+    def gate_width(self):
+        return GATES[self.cell] * self.hidden_size
+
+    @property
+    def rows(self):
+        return 2 * self.truncation + 2
+
+    def param_blocks(self):
+        H, G = self.hidden_size, self.gate_width
+        blocks = []
+        for layer in range(self.num_layers):
+            n_in = self.n_inputs if layer == 0 else H
+            blocks += [
+                (E.WX, layer, (n_in, G)),
+                (E.WH, layer, (H, G)),
+                (E.BX, layer, (G,)),
+                (E.BH, layer, (H if self.cell == "gru" else 0,)),
+            ]
+        blocks += [(E.WY, 0, (H, self.n_outputs)), (E.BY, 0, (self.n_outputs,))]
+        return blocks
+
+    def state_blocks(self):
+        L, H, G, B, I = self.num_layers, self.hidden_size, self.gate_width, self.rows, self.n_inputs
+        cw = H if self.cell == "lstm" else 0
+        return [
+            (E.XMEAN, 0, (I,)),
+            (E.XM2, 0, (I,)),
+            (E.XCOUNT, 0, (I,)),
+            (E.YSTAT, 0, (3,)),
+            (E.HYPER, 0, (E.N_HYPER,)),
+            (E.XS, 0, (B, I)),
+            (E.HS, 0, (L, B, H)),
+            (E.CS, 0, (L, B, cw)),
+            (E.ACT, 0, (L, B, G)),
+            (E.AUX, 0, (L, B, H)),
+            (E.YS, 0, (B,)),
+        ]
+
+    def scratch_blocks(self):
+        L, H, G, K, I, O = (self.num_layers, self.hidden_size, self.gate_width, self.truncation,
+                            self.n_inputs, self.n_outputs)
+        cw = H if self.cell == "lstm" else 0
+        return [
+            (E.DAX, 0, (L, K, G)),
+            (E.DAH, 0, (L, K, G)),
+            (E.DHIN, 0, (K, H)),
+            (E.DXB, 0, (K, H)),
+            (E.CARRY, 0, (2, H)),
+            (E.DOUT, 0, (O,)),
+            (E.OUT, 0, (O,)),
+            (E.PX, 0, (I,)),
+            (E.PH, 0, (L, 2, H)),
+            (E.PC, 0, (L, 2, cw)),
+            (E.PACT, 0, (L, 1, G)),
+            (E.PAUX, 0, (L, 1, H)),
+        ]
+
+
+def _size(shape):
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def allocate(cfg: Config, dtype=np.float64):
+    """Return ``(meta, mem, scratch)`` for ``cfg``, all blocks zero."""
+    if cfg.num_layers > E.MAX_LAYERS:
+        raise ValueError(f"num_layers must be at most {E.MAX_LAYERS}")
+    meta = np.zeros(E.OFFSETS + E.N_KINDS * E.MAX_LAYERS, dtype=np.int64)
+    off = 0
+    for kind, layer, shape in cfg.param_blocks():
+        meta[E.OFFSETS + kind * E.MAX_LAYERS + layer] = off
+        off += _size(shape)
+    n_params = off
+    off = 3 * n_params  # parameters, then the optimizer's two moment vectors mirroring them
+    for kind, layer, shape in cfg.state_blocks():
+        meta[E.OFFSETS + kind * E.MAX_LAYERS + layer] = off
+        off += _size(shape)
+    mem = np.zeros(off, dtype=dtype)
+    off = n_params  # the gradient mirrors the parameters at the start of scratch
+    for kind, layer, shape in cfg.scratch_blocks():
+        meta[E.OFFSETS + kind * E.MAX_LAYERS + layer] = off
+        off += _size(shape)
+    scratch = np.zeros(off, dtype=dtype)
+
+    meta[E.CELL] = CELLS[cfg.cell]
+    meta[E.LAYERS] = cfg.num_layers
+    meta[E.HIDDEN] = cfg.hidden_size
+    meta[E.GATES] = GATES[cfg.cell]
+    meta[E.N_IN] = cfg.n_inputs
+    meta[E.N_OUT] = cfg.n_outputs
+    meta[E.TRUNCATION] = cfg.truncation
+    meta[E.ROWS] = cfg.rows
+    meta[E.UPDATE_EVERY] = cfg.update_every
+    meta[E.HEAD] = HEADS[cfg.head]
+    meta[E.OPTIMIZER] = OPTIMIZERS[cfg.optimizer]
+    meta[E.N_PARAMS] = n_params
+    meta[E.NORM_X] = int(cfg.normalize_inputs)
+    meta[E.NORM_Y] = int(cfg.normalize_target)
+    meta[E.CELL_WIDTH] = cfg.hidden_size if cfg.cell == "lstm" else 0
+    meta[E.POS] = 1  # row 0 is the initial (zero) state
+    return meta, mem, scratch
+
+
+def block(arr, meta, kind, layer, shape, base=0):
+    """A view of one block of ``mem`` (or of a mirror at ``base``, e.g. the Adam moments)."""
+    o = base + int(meta[E.OFFSETS + kind * E.MAX_LAYERS + layer])
+    return arr[o : o + _size(shape)].reshape(shape)
+
+
+def regrow(old_cfg: Config, meta, mem, new_cfg: Config):
+    """State for ``new_cfg`` (which may only be larger) holding the old state in its corner."""
+    new_meta, new_mem, new_scratch = allocate(new_cfg, mem.dtype)
+    P_old, P_new = int(meta[E.N_PARAMS]), int(new_meta[E.N_PARAMS])
+    for (kind, layer, old_shape), (_, _, new_shape) in zip(old_cfg.param_blocks(), new_cfg.param_blocks()):
+        corner = tuple(slice(0, s) for s in old_shape)
+        for mirror in range(3):  # parameters, first and second optimizer moments
+            block(new_mem, new_meta, kind, layer, new_shape, mirror * P_new)[corner] = block(
+                mem, meta, kind, layer, old_shape, mirror * P_old
+            )
+    for (kind, layer, old_shape), (_, _, new_shape) in zip(old_cfg.state_blocks(), new_cfg.state_blocks()):
+        corner = tuple(slice(0, s) for s in old_shape)
+        block(new_mem, new_meta, kind, layer, new_shape)[corner] = block(mem, meta, kind, layer, old_shape)
+    new_meta[E.POS : E.OPT_STEP + 1] = meta[E.POS : E.OPT_STEP + 1]
+    return new_meta, new_mem, new_scratch

@@ -1,0 +1,117 @@
+"""Recurrent regressor."""
+
+from __future__ import annotations
+
+from river import base as river_base
+
+from .base import RecurrentEstimator, check_number
+
+__all__ = ["RecurrentRegressor"]
+
+
+class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
+    """Stateful recurrent network regressor, learning online with truncated BPTT.
+
+    Each call to `learn_one` is one step of the sequence: the hidden state carries over from event
+    to event, and every `update_every` events the gradient of the last `update_every` losses is
+    back-propagated through the last `truncation` steps, i.e. TBPTT(`update_every`, `truncation`)
+    of Williams & Peng. `predict_one` runs one step from the current state without changing it.
+
+    Inputs and the target are standardised online (running mean and variance) unless `normalize`
+    is off, so raw-scale data works. Input dicts may grow: a new feature name adds an input; a
+    missing numeric feature reads as its running mean (0 after normalisation); a string value is a
+    category, one input per `name=value`.
+
+    Parameters
+    ----------
+    cell
+        Recurrent cell: `"lstm"`, `"gru"` or `"rnn"` (Elman, tanh).
+    hidden_size
+        Units per layer.
+    num_layers
+        Stacked recurrent layers.
+    truncation
+        k2: how many past steps the gradient flows back through. Longer reaches further into the
+        past, at a cost linear in `truncation` per update.
+    update_every
+        k1: one optimizer step every `update_every` events, on the losses of those events. Larger
+        values divide the cost of learning by about as much; `update_every` may not exceed
+        `truncation`.
+    optimizer
+        `"adam"`, `"rmsprop"` or `"sgd"` (with momentum 0.9).
+    lr
+        Learning rate.
+    clip_norm
+        The gradient is rescaled to this global norm when it is longer (0 disables clipping).
+    loss
+        `"squared"` or `"huber"`.
+    huber_delta
+        Where the Huber loss turns linear, in standard deviations of the target.
+    normalize
+        Standardise inputs and target online.
+    dtype
+        `"float64"` or `"float32"`.
+    seed
+        Seed of the weight initialisation.
+
+    Examples
+    --------
+
+    >>> from river import datasets, evaluate, metrics, preprocessing
+    >>> import streamrnn
+
+    >>> model = streamrnn.RecurrentRegressor(hidden_size=16, seed=42)
+    >>> evaluate.progressive_val_score(datasets.TrumpApproval(), model, metrics.MAE())
+    MAE: 0.6...
+
+    """
+
+    def __init__(
+        self,
+        cell: str = "lstm",
+        hidden_size: int = 32,
+        num_layers: int = 1,
+        truncation: int = 16,
+        update_every: int = 1,
+        optimizer: str = "adam",
+        lr: float = 3e-3,
+        clip_norm: float = 1.0,
+        loss: str = "squared",
+        huber_delta: float = 1.0,
+        normalize: bool = True,
+        dtype: str = "float64",
+        seed: int | None = None,
+    ):
+        super().__init__(
+            cell=cell,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            truncation=truncation,
+            update_every=update_every,
+            optimizer=optimizer,
+            lr=lr,
+            clip_norm=clip_norm,
+            loss=loss,
+            huber_delta=huber_delta,
+            normalize=normalize,
+            dtype=dtype,
+            seed=seed,
+        )
+
+    @classmethod
+    def _unit_test_params(cls):
+        yield {"cell": "lstm", "hidden_size": 8, "seed": 1}
+        yield {"cell": "gru", "hidden_size": 8, "truncation": 4, "update_every": 2, "seed": 1}
+        yield {"cell": "rnn", "hidden_size": 8, "num_layers": 2, "optimizer": "sgd", "lr": 0.01, "seed": 1}
+
+    def learn_one(self, x: dict, y: float) -> None:
+        self._learn(x, check_number(y, "y"))
+
+    def learn_one_loss(self, x: dict, y: float) -> float:
+        """`learn_one` that also returns the squared (or Huber) loss of this event's prediction,
+        made before learning it, in normalised units."""
+        return self._learn(x, check_number(y, "y"))
+
+    def predict_one(self, x: dict) -> float:
+        out = self._predict_out(x)
+        return 0.0 if out is None else float(out[0])
