@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import numbers
 
@@ -200,6 +201,14 @@ class RecurrentEstimator:
                     raise ValueError(f"feature {name!r}: cannot read {value!r} as a number") from None
                 if not math.isfinite(v):
                     raise ValueError(f"feature {name!r} is not finite: {value!r}")
+            elif isinstance(value, dt.date):
+                for key, v in _calendar(name, value):
+                    i = index.get(key)
+                    if i is not None:
+                        known.append((i, v))
+                    elif learn:
+                        new.append((key, v, False))
+                continue
             else:
                 raise ValueError(f"feature {name!r} has unsupported type {type(value).__name__}")
             i = index.get(key)
@@ -252,6 +261,22 @@ class RecurrentEstimator:
     @property
     def n_parameters(self) -> int:
         return 0 if self._meta is None else int(self._meta[E.N_PARAMS])
+
+
+def _calendar(name, when: dt.date):
+    """A date or datetime as cyclic calendar inputs: day of week and day of year (and hour of
+    day for a datetime), each as a (sin, cos) pair, so seasonality is one step away."""
+    tau = 2.0 * math.pi
+    doy = (when.timetuple().tm_yday - 1) / 365.25
+    dow = when.weekday() / 7.0
+    parts = [("dow", dow), ("doy", doy)]
+    if isinstance(when, dt.datetime):
+        parts.append(("hour", (when.hour + when.minute / 60.0) / 24.0))
+    out = []
+    for part, phase in parts:
+        out.append(((name, part + "_sin"), math.sin(tau * phase)))
+        out.append(((name, part + "_cos"), math.cos(tau * phase)))
+    return out
 
 
 def check_number(value, what="y") -> float:

@@ -51,7 +51,7 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
 
     >>> model = streamrnn.RecurrentClassifier(hidden_size=16, seed=42)
     >>> evaluate.progressive_val_score(datasets.Phishing(), model, metrics.Accuracy())
-    Accuracy: 8...%
+    Accuracy: 87.43%
 
     """
 

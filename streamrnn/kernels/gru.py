@@ -12,9 +12,8 @@ Because the reset gate multiplies the recurrent part of ``n``, the gradient reac
 weights (``dah``) differs from the one reaching the input weights (``dax``) in the ``n`` block.
 """
 
-import numpy as np
-
 from ._jit import kernel
+from .linalg import add_vec_mat, mat_vec, sigmoid, tanh
 
 
 @kernel
@@ -25,23 +24,14 @@ def forward_step(wx, wh, b, bh, x, h_prev, h, act, aux):
         act[g] = b[g]
     for j in range(H):
         aux[j] = bh[j]
-    for i in range(x.shape[0]):
-        xi = x[i]
-        if xi != 0.0:
-            row = wx[i]
-            for g in range(3 * H):
-                act[g] += xi * row[g]
+    add_vec_mat(x, wx, act)
+    # r and z take h_prev @ wh directly; the n block goes to aux, which the reset gate scales
+    add_vec_mat(h_prev, wh[:, : 2 * H], act[: 2 * H])
+    add_vec_mat(h_prev, wh[:, 2 * H :], aux)
     for j in range(H):
-        hj = h_prev[j]
-        row = wh[j]
-        for g in range(2 * H):
-            act[g] += hj * row[g]
-        for g in range(H):
-            aux[g] += hj * row[2 * H + g]
-    for j in range(H):
-        r = 1.0 / (1.0 + np.exp(-act[j]))
-        z = 1.0 / (1.0 + np.exp(-act[H + j]))
-        n = np.tanh(act[2 * H + j] + r * aux[j])
+        r = sigmoid(act[j])
+        z = sigmoid(act[H + j])
+        n = tanh(act[2 * H + j] + r * aux[j])
         act[j] = r
         act[H + j] = z
         act[2 * H + j] = n
@@ -80,9 +70,4 @@ def backward_window(wh, h_prev, act, aux, dh_in, dax, dah, carry):
             dr[2 * H + j] = dan * r
             # the direct path h = ... + z * h_prev, added to the matrix path below
             dh_next[j] = dh * z
-        for j in range(H):
-            row = wh[j]
-            s = 0.0
-            for g in range(3 * H):
-                s += row[g] * dr[g]
-            dh_next[j] += s
+        mat_vec(wh, dr, dh_next, True)

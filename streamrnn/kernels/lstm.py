@@ -11,9 +11,8 @@ The forward step stores the gate activations (``act``), ``c`` and ``tanh(c)`` (`
 backward pass never recomputes the forward.
 """
 
-import numpy as np
-
 from ._jit import kernel
+from .linalg import add_vec_mat, mat_vec, sigmoid, tanh
 
 
 @kernel
@@ -23,29 +22,20 @@ def forward_step(wx, wh, b, x, h_prev, c_prev, h, c, act, aux):
     G = 4 * H
     for g in range(G):
         act[g] = b[g]
-    for i in range(x.shape[0]):
-        xi = x[i]
-        if xi != 0.0:  # one-hot inputs are mostly zero
-            row = wx[i]
-            for g in range(G):
-                act[g] += xi * row[g]
+    add_vec_mat(x, wx, act)
+    add_vec_mat(h_prev, wh, act)
     for j in range(H):
-        hj = h_prev[j]
-        row = wh[j]
-        for g in range(G):
-            act[g] += hj * row[g]
-    for j in range(H):
-        ig = 1.0 / (1.0 + np.exp(-act[j]))
-        fg = 1.0 / (1.0 + np.exp(-act[H + j]))
-        gg = np.tanh(act[2 * H + j])
-        og = 1.0 / (1.0 + np.exp(-act[3 * H + j]))
+        ig = sigmoid(act[j])
+        fg = sigmoid(act[H + j])
+        gg = tanh(act[2 * H + j])
+        og = sigmoid(act[3 * H + j])
         act[j] = ig
         act[H + j] = fg
         act[2 * H + j] = gg
         act[3 * H + j] = og
         cj = fg * c_prev[j] + ig * gg
         c[j] = cj
-        tc = np.tanh(cj)
+        tc = tanh(cj)
         aux[j] = tc
         h[j] = og * tc
 
@@ -84,9 +74,4 @@ def backward_window(wh, c_prev, act, aux, dh_in, dax, carry):
             da[3 * H + j] = dh * tc * og * (1.0 - og)
             dc_next[j] = dc * fg
         # dL/dh_{t-1} = wh @ da (wh is (H, 4H), rows contiguous)
-        for j in range(H):
-            row = wh[j]
-            s = 0.0
-            for g in range(4 * H):
-                s += row[g] * da[g]
-            dh_next[j] = s
+        mat_vec(wh, da, dh_next, False)

@@ -3,9 +3,8 @@
 For one step: ``h = tanh(b + x @ wx + h_prev @ wh)``. The activation stored in ``act`` is ``h``.
 """
 
-import numpy as np
-
 from ._jit import kernel
+from .linalg import add_vec_mat, mat_vec, sigmoid, tanh
 
 
 @kernel
@@ -14,19 +13,10 @@ def forward_step(wx, wh, b, x, h_prev, h, act):
     H = h.shape[0]
     for g in range(H):
         act[g] = b[g]
-    for i in range(x.shape[0]):
-        xi = x[i]
-        if xi != 0.0:
-            row = wx[i]
-            for g in range(H):
-                act[g] += xi * row[g]
-    for j in range(H):
-        hj = h_prev[j]
-        row = wh[j]
-        for g in range(H):
-            act[g] += hj * row[g]
+    add_vec_mat(x, wx, act)
+    add_vec_mat(h_prev, wh, act)
     for g in range(H):
-        v = np.tanh(act[g])
+        v = tanh(act[g])
         act[g] = v
         h[g] = v
 
@@ -47,9 +37,4 @@ def backward_window(wh, act, dh_in, dax, carry):
         for j in range(H):
             h = act[t, j]
             da[j] = (dh_in[t, j] + dh_next[j]) * (1.0 - h * h)
-        for j in range(H):
-            row = wh[j]
-            s = 0.0
-            for g in range(H):
-                s += row[g] * da[g]
-            dh_next[j] = s
+        mat_vec(wh, da, dh_next, False)

@@ -1,0 +1,130 @@
+"""Per-event cost of streamrnn against River's online baselines, side by side in one run.
+
+Every model runs prequentially through the River API (``predict_one`` then ``learn_one``) on the
+same noisy sine stream. Models are timed in interleaved rounds, so that the machine's drift hits
+all of them alike; the table gives the median over rounds of microseconds per event, events per
+second, achieved GFLOP/s (matrix-vector and matrix-matrix products plus the optimizer; Numba
+kernels only) and the ratio to River's LinearRegression on 16 lags.
+
+    python benchmarks/bench_speed.py            # full table
+    python benchmarks/bench_speed.py --quick    # fewer rounds
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import statistics
+import time
+
+import numpy as np
+from river import linear_model, optim, preprocessing, time_series
+
+import streamrnn
+
+
+def stream(n, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return np.sin(t / 8) + 0.5 * np.sin(t / 23) + 0.1 * rng.normal(size=n)
+
+
+def flops_per_event(cell, hidden, truncation, update_every, n_in=1, n_out=1):
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[cell] * hidden
+    step = 2 * (n_in + hidden) * gates + 2 * hidden * n_out
+    backward = truncation * (2 * hidden * gates + 2 * (n_in + hidden) * gates)
+    n_params = (n_in + hidden + 1) * gates + (hidden + 1) * n_out
+    return 2 * step + (backward + 12 * n_params) / update_every
+
+
+class Recurrent:
+    def __init__(self, cell, hidden, update_every):
+        self.name = f"streamrnn {cell.upper()}-{hidden} TBPTT({update_every},16)"
+        self.model = streamrnn.RecurrentRegressor(cell=cell, hidden_size=hidden, truncation=16,
+                                                  update_every=update_every, seed=0)
+        self.flops = flops_per_event(cell, hidden, 16, update_every)
+
+    def run(self, values):
+        m = self.model
+        for v, y in zip(values[:-1], values[1:]):
+            x = {"x": v}
+            m.predict_one(x)
+            m.learn_one(x, y)
+
+
+class Lagged:
+    """A River regressor on the last 16 values, standardised."""
+
+    def __init__(self, name, model, lags=16):
+        self.name = name
+        self.model = model
+        self.lags = collections.deque([0.0] * lags, maxlen=lags)
+        self.flops = None
+
+    def run(self, values):
+        m = self.model
+        lags = self.lags
+        for v, y in zip(values[:-1], values[1:]):
+            lags.append(v)
+            x = {f"lag{k}": lags[k] for k in range(len(lags))}
+            m.predict_one(x)
+            m.learn_one(x, y)
+
+
+class Snarimax:
+    name = "river SNARIMAX(2,0,1)"
+    flops = None
+
+    def __init__(self):
+        self.model = time_series.SNARIMAX(p=2, d=0, q=1)
+
+    def run(self, values):
+        m = self.model
+        for y in values:
+            m.forecast(1)
+            m.learn_one(y)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--quick", action="store_true", help="3 rounds, fewer events")
+    args = ap.parse_args(argv)
+    rounds = 3 if args.quick else args.rounds
+
+    models = []
+    for hidden in (32, 128):
+        for cell in ("lstm", "gru", "rnn"):
+            for k1 in (1, 4):
+                models.append(Recurrent(cell, hidden, k1))
+    models.append(Snarimax())
+    models.append(Lagged("river LinearRegression(16 lags)",
+                         preprocessing.StandardScaler() | linear_model.LinearRegression(optimizer=optim.SGD(0.01))))
+
+    data = stream(200_000)
+    warm = data[:300]
+    for m in models:  # compile and warm up
+        m.run(warm)
+    per_event = {m.name: [] for m in models}
+    start = 300
+    for r in range(rounds):
+        for m in models:
+            n = 300 if "-128" in m.name else 2000
+            if args.quick:
+                n //= 2
+            chunk = data[start : start + n + 1]
+            t = time.perf_counter()
+            m.run(chunk)
+            per_event[m.name].append((time.perf_counter() - t) / n * 1e6)
+        start += 2001
+    base = statistics.median(per_event["river LinearRegression(16 lags)"])
+    print(f"{'model':<40} {'us/event':>9} {'events/s':>10} {'GFLOP/s':>8} {'vs LinReg':>9}")
+    for m in models:
+        us = statistics.median(per_event[m.name])
+        gf = f"{m.flops / us / 1e3:8.1f}" if m.flops else f"{'-':>8}"
+        print(f"{m.name:<40} {us:9.1f} {1e6 / us:10,.0f} {gf} {us / base:8.2f}x")
+    print(f"(median of {rounds} interleaved rounds; ratio > 1 is slower than LinearRegression)")
+
+
+if __name__ == "__main__":
+    main()

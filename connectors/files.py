@@ -1,0 +1,273 @@
+"""File sources and sinks: CSV, JSON Lines, and recordings of Kafka topics.
+
+Records are one per line. A source yields the raw bytes of each line (without the line break) and
+decodes them on request, so a malformed line reaches the dead-letter sink exactly as it was.
+Replay runs as fast as possible, or paced by a timestamp field at ``speed`` times real time.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import io
+import json
+import sys
+import time
+from typing import Iterator
+
+from .base import DecodeError, Event, Sink, Source, decode_json, encode_json
+
+
+def parse_timestamp(value) -> float:
+    """Seconds since the epoch from a number (seconds, or milliseconds when > 1e11) or an ISO
+    8601 string (``2014-04-01 00:00:00`` included)."""
+    if isinstance(value, (int, float)):
+        return value / 1000.0 if value > 1e11 else float(value)
+    s = str(value).strip()
+    try:
+        v = float(s)
+        return v / 1000.0 if v > 1e11 else v
+    except ValueError:
+        pass
+    try:
+        t = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        raise DecodeError(f"cannot read timestamp {value!r}") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return t.timestamp()
+
+
+class _LineSource(Source):
+    """Lines of a file (or of an open binary stream) as events, optionally paced."""
+
+    def __init__(self, path, timestamp_field: str | None = None, speed: float | None = None, skip_header=False):
+        self.path = path
+        self.timestamp_field = timestamp_field
+        self.speed = speed
+        self.skip_header = skip_header
+        self.header: list[str] | None = None
+        self._start_after = -1
+
+    @property
+    def topic(self):
+        return str(self.path)
+
+    def seek(self, positions):
+        self._start_after = positions.get((self.topic, 0), -1)
+
+    def _open(self):
+        if self.path == "-":
+            return sys.stdin.buffer
+        return open(self.path, "rb")
+
+    def _lines(self) -> Iterator[bytes]:
+        f = self._open()
+        try:
+            if self.skip_header:
+                first = f.readline()
+                self.header = next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")]))
+            for line in f:
+                line = line.rstrip(b"\r\n")
+                if line:
+                    yield line
+        finally:
+            if f is not sys.stdin.buffer:
+                f.close()
+
+    def __iter__(self) -> Iterator[Event]:
+        pacer = _Pacer(self.speed) if self.timestamp_field and self.speed else None
+        for offset, line in enumerate(self._lines()):
+            if offset <= self._start_after:
+                continue
+            event = Event(value=line, topic=self.topic, partition=0, offset=offset)
+            if pacer is not None:
+                try:
+                    ts = parse_timestamp(self.decode(event)[self.timestamp_field])
+                except (DecodeError, KeyError):
+                    ts = None  # a broken record is not delayed; the runner dead-letters it
+                if ts is not None:
+                    pacer.wait(ts)
+                    event.timestamp_ms = int(ts * 1000)
+            yield event
+
+
+class _Pacer:
+    """Sleeps so that event time advances ``speed`` times faster than wall time."""
+
+    def __init__(self, speed):
+        self.speed = speed
+        self.origin = None
+
+    def wait(self, ts):
+        now = time.monotonic()
+        if self.origin is None:
+            self.origin = (ts, now)
+            return
+        due = self.origin[1] + (ts - self.origin[0]) / self.speed
+        if due > now:
+            time.sleep(due - now)
+
+
+class CsvSource(_LineSource):
+    """A CSV file with a header row; each row decodes to a dict of strings."""
+
+    def __init__(self, path, timestamp_field=None, speed=None, delimiter=","):
+        super().__init__(path, timestamp_field, speed, skip_header=True)
+        self.delimiter = delimiter
+
+    def decode(self, event):
+        try:
+            row = next(csv.reader([event.value.decode("utf-8")], delimiter=self.delimiter))
+        except (UnicodeDecodeError, csv.Error, StopIteration) as e:
+            raise DecodeError(f"malformed CSV row: {e}") from None
+        if len(row) != len(self.header):
+            raise DecodeError(f"CSV row has {len(row)} fields, the header has {len(self.header)}")
+        return dict(zip(self.header, row))
+
+
+class JsonlSource(_LineSource):
+    """One JSON object per line."""
+
+
+class RecordingSource(_LineSource):
+    """Replays a recording made by :class:`RecordingSink`: the same bytes, keys, headers,
+    partitions and offsets as the recorded Kafka messages."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self._positions: dict = {}
+
+    def __iter__(self):
+        for offset, line in enumerate(self._lines()):
+            r = json.loads(line)
+            event = Event(
+                value=base64.b64decode(r["value"]),
+                topic=r["topic"],
+                partition=r["partition"],
+                offset=r["offset"],
+                key=None if r["key"] is None else base64.b64decode(r["key"]),
+                headers=[(k, base64.b64decode(v)) for k, v in r["headers"]],
+                timestamp_ms=r["timestamp_ms"],
+            )
+            if event.offset <= self._positions.get((event.topic, event.partition), -1):
+                continue
+            yield event
+
+    def seek(self, positions):
+        self._positions = dict(positions)
+
+
+class JsonlSink(Sink):
+    """Writes one JSON object per line to a file, or to standard output for ``-``."""
+
+    def __init__(self, path, append=False):
+        self.path = path
+        if path == "-":
+            self._f = sys.stdout
+            self._owned = False
+        else:
+            self._f = open(path, "a" if append else "w", encoding="utf-8")
+            self._owned = True
+
+    def write(self, record, key=None, headers=None):
+        self._f.write(encode_json(record).decode())
+        self._f.write("\n")
+
+    def write_raw(self, value, key=None, headers=None):
+        self.write(_raw_record(value, key, headers))
+
+    def flush(self):
+        self._f.flush()
+
+    def close(self):
+        self.flush()
+        if self._owned:
+            self._f.close()
+
+
+class CsvSink(Sink):
+    """Writes records as CSV rows; the columns are the keys of the first record (nested values
+    are written as JSON)."""
+
+    def __init__(self, path, append=False):
+        self.path = path
+        self._f = open(path, "a" if append else "w", encoding="utf-8", newline="")
+        self._writer = None
+        self._columns = None
+
+    def write(self, record, key=None, headers=None):
+        if self._writer is None:
+            self._columns = list(record)
+            self._writer = csv.writer(self._f)
+            if self._f.tell() == 0:
+                self._writer.writerow(self._columns)
+        self._writer.writerow(
+            [json.dumps(v) if isinstance(v, (dict, list)) else v for v in (record.get(c) for c in self._columns)]
+        )
+
+    def write_raw(self, value, key=None, headers=None):
+        self.write(_raw_record(value, key, headers))
+
+    def flush(self):
+        self._f.flush()
+
+    def close(self):
+        self.flush()
+        self._f.close()
+
+
+class RecordingSink(Sink):
+    """Records events byte for byte (value, key, headers, partition, offset, timestamp) as JSON
+    lines with base64 payloads; :class:`RecordingSource` replays them."""
+
+    def __init__(self, path, append=False):
+        self._f = open(path, "a" if append else "w", encoding="utf-8")
+
+    def write_event(self, event: Event):
+        b64 = lambda b: None if b is None else base64.b64encode(b).decode()  # noqa: E731
+        self._f.write(json.dumps({
+            "topic": event.topic,
+            "partition": event.partition,
+            "offset": event.offset,
+            "timestamp_ms": event.timestamp_ms,
+            "key": b64(event.key),
+            "value": b64(event.value),
+            "headers": [[k, b64(v)] for k, v in event.headers],
+        }) + "\n")
+
+    def flush(self):
+        self._f.flush()
+
+    def close(self):
+        self.flush()
+        self._f.close()
+
+
+def _raw_record(value: bytes, key, headers) -> dict:
+    """A raw message as a JSON-safe dict: text where it is UTF-8, base64 where it is not."""
+    def enc(b):
+        if b is None:
+            return None
+        try:
+            return {"text": b.decode("utf-8")}
+        except UnicodeDecodeError:
+            return {"base64": base64.b64encode(b).decode()}
+
+    return {
+        "value": enc(value),
+        "key": enc(key),
+        "headers": {k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else v) for k, v in (headers or [])},
+    }
+
+
+def read_jsonl(path) -> list[dict]:
+    with io.open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+__all__ = [
+    "CsvSink", "CsvSource", "JsonlSink", "JsonlSource", "RecordingSink", "RecordingSource",
+    "decode_json", "parse_timestamp", "read_jsonl",
+]

@@ -1,0 +1,222 @@
+"""Kafka source and sink (kafka-python).
+
+The source joins a consumer group and never auto-commits: the runner calls :meth:`commit` with
+the offsets it has processed (and whose predictions the sink has flushed). The sink produces JSON
+with ``acks='all'`` and idempotence, and keeps message keys and headers.
+
+Client settings (security included) pass through to kafka-python: ``client_options`` such as
+``security_protocol='SASL_SSL'``, ``sasl_mechanism='PLAIN'``, ``sasl_plain_username``, ... ;
+:func:`client_options_from_env` reads them from ``STREAMRNN_KAFKA_<OPTION>`` variables.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Callable, Iterator
+
+from .base import Event, Sink, Source, encode_json
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "STREAMRNN_KAFKA_"
+_INT_OPTIONS = {"request_timeout_ms", "session_timeout_ms", "heartbeat_interval_ms", "max_poll_records",
+                "max_poll_interval_ms", "linger_ms", "batch_size", "retries", "fetch_max_bytes",
+                "max_partition_fetch_bytes", "max_request_size", "metadata_max_age_ms", "reconnect_backoff_ms",
+                "reconnect_backoff_max_ms", "retry_backoff_ms", "api_version_auto_timeout_ms"}
+
+
+def parse_option(text: str) -> tuple[str, object]:
+    """``key=value`` -> (key, value), with integers and booleans converted."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise ValueError(f"expected key=value, got {text!r}")
+    key = key.strip().replace("-", "_").replace(".", "_").lower()
+    value = value.strip()
+    if key in _INT_OPTIONS or value.isdigit():
+        return key, int(value)
+    if value.lower() in ("true", "false"):
+        return key, value.lower() == "true"
+    return key, value
+
+
+def client_options_from_env(environ=None) -> dict:
+    """kafka-python options from ``STREAMRNN_KAFKA_SECURITY_PROTOCOL=SASL_SSL`` and the like."""
+    environ = os.environ if environ is None else environ
+    out = {}
+    for name, value in environ.items():
+        if name.startswith(ENV_PREFIX) and name != ENV_PREFIX + "BOOTSTRAP_SERVERS":
+            k, v = parse_option(f"{name[len(ENV_PREFIX):]}={value}")
+            out[k] = v
+    return out
+
+
+class KafkaSource(Source):
+    """Consume ``topics`` as a member of ``group_id``; offsets are committed only by :meth:`commit`.
+
+    ``idle_timeout`` (seconds) ends the iteration once no message has arrived for that long
+    (for draining a topic); ``None`` waits forever. ``on_assign``/``on_revoke`` are called with the
+    list of (topic, partition) on a rebalance, from inside ``poll``.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topics: list[str] | str,
+        group_id: str = "streamrnn",
+        client_options: dict | None = None,
+        idle_timeout: float | None = None,
+        poll_timeout_ms: int = 200,
+        max_poll_records: int = 2000,
+        on_assign: Callable | None = None,
+        on_revoke: Callable | None = None,
+    ):
+        from kafka import ConsumerRebalanceListener, KafkaConsumer
+
+        self.topics = [topics] if isinstance(topics, str) else list(topics)
+        self.idle_timeout = idle_timeout
+        self.poll_timeout_ms = poll_timeout_ms
+        self._seek_to: dict = {}
+        self._stop = False
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+        self.assigned: set = set()
+        options = dict(
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=max_poll_records,
+        )
+        options.update(client_options or {})
+        self.consumer = KafkaConsumer(**options)
+        source = self
+
+        class Listener(ConsumerRebalanceListener):
+            # kafka-python runs these inside poll(): no blocking consumer calls here
+            def on_partitions_revoked(self, revoked):
+                parts = [(tp.topic, tp.partition) for tp in revoked]
+                source.assigned.difference_update(parts)
+                if source._on_revoke and parts:
+                    source._on_revoke(parts)
+
+            def on_partitions_assigned(self, assigned):
+                parts = [(tp.topic, tp.partition) for tp in assigned]
+                source.assigned.update(parts)
+                for tp in assigned:
+                    last = source._seek_to.get((tp.topic, tp.partition))
+                    if last is not None:
+                        source.consumer.seek(tp, last + 1)
+                if source._on_assign and parts:
+                    source._on_assign(parts)
+
+        self.consumer.subscribe(self.topics, listener=Listener())
+
+    def seek(self, positions):
+        """Start after these offsets when the partitions are assigned (e.g. from a checkpoint
+        that got ahead of the committed offsets)."""
+        self._seek_to.update(positions)
+
+    def stop(self):
+        self._stop = True
+
+    def __iter__(self) -> Iterator[Event]:
+        last_message = time.monotonic()
+        while not self._stop:
+            batches = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
+            if not batches:
+                if self.idle_timeout is not None and time.monotonic() - last_message > self.idle_timeout:
+                    return
+                yield None  # a heartbeat: the runner may checkpoint or stop while the topic is quiet
+                continue
+            last_message = time.monotonic()
+            for tp, records in batches.items():
+                for r in records:
+                    if (tp.topic, tp.partition) not in self.assigned:
+                        break  # revoked while we were busy: another member owns it now
+                    yield Event(
+                        value=r.value if r.value is not None else b"",
+                        topic=r.topic,
+                        partition=r.partition,
+                        offset=r.offset,
+                        key=r.key,
+                        headers=list(r.headers or []),
+                        timestamp_ms=r.timestamp,
+                    )
+                    if self._stop:
+                        return
+
+    def poll_idle(self):
+        """Let the consumer run its group protocol while the caller is not iterating."""
+        self.consumer.poll(timeout_ms=0)
+
+    def commit(self, positions):
+        from kafka.structs import OffsetAndMetadata, TopicPartition
+
+        if not positions:
+            return
+        self.consumer.commit(
+            {TopicPartition(t, p): OffsetAndMetadata(o + 1, "", -1) for (t, p), o in positions.items()}
+        )
+
+    def close(self):
+        self.consumer.close(autocommit=False)
+
+
+class KafkaSink(Sink):
+    """Produce records as JSON to ``topic`` with ``acks='all'``; keys and headers are kept."""
+
+    def __init__(self, bootstrap_servers: str, topic: str, client_options: dict | None = None, linger_ms: int = 5):
+        from kafka import KafkaProducer
+
+        self.topic = topic
+        options = dict(
+            bootstrap_servers=bootstrap_servers,
+            acks="all",
+            linger_ms=linger_ms,
+            enable_idempotence=True,
+            retries=2**31 - 1,
+            max_in_flight_requests_per_connection=5,
+        )
+        options.update(client_options or {})
+        self.producer = KafkaProducer(**options)
+        self._errors: list = []
+
+    def _failed(self, exc):
+        self._errors.append(exc)
+
+    def write_raw(self, value, key=None, headers=None):
+        future = self.producer.send(self.topic, value=value, key=key, headers=headers or None)
+        future.add_errback(self._failed)
+
+    def write(self, record, key=None, headers=None):
+        self.write_raw(encode_json(record), key, headers)
+
+    def flush(self):
+        """Block until every record written so far is acknowledged by all in-sync replicas;
+        raise if any was not."""
+        self.producer.flush()
+        if self._errors:
+            errors, self._errors = self._errors, []
+            raise RuntimeError(f"{len(errors)} records were not delivered: {errors[0]!r}")
+
+    def close(self):
+        try:
+            self.flush()
+        finally:
+            self.producer.close()
+
+
+def parse_kafka_uri(uri: str) -> tuple[str, str]:
+    """``kafka://host:port[,host:port]/topic`` -> (bootstrap servers, topic). Without a host
+    (``kafka:///topic``) the servers come from ``STREAMRNN_KAFKA_BOOTSTRAP_SERVERS``."""
+    rest = uri[len("kafka://"):]
+    servers, _, topic = rest.partition("/")
+    if not topic:
+        raise ValueError(f"no topic in {uri!r}: expected kafka://HOST:PORT/TOPIC")
+    if not servers:
+        servers = os.environ.get(ENV_PREFIX + "BOOTSTRAP_SERVERS", "")
+        if not servers:
+            raise ValueError(f"{uri!r} names no broker and {ENV_PREFIX}BOOTSTRAP_SERVERS is not set")
+    return servers, topic

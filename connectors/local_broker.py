@@ -1,0 +1,262 @@
+"""A real single-node Apache Kafka broker (KRaft) on 127.0.0.1, for development and tests.
+
+The broker jars come from Maven Central through ``kafka/pom.xml`` (``mvn dependency:copy-
+dependencies`` into ``kafka/lib``, once). The broker runs as a child process of whoever starts it,
+on free ports, with its data in a work directory; :meth:`LocalBroker.stop` ends it by PID, and a
+stopped broker can be started again on the same ports and data (a broker restart).
+
+Command line::
+
+    python -m connectors.local_broker start --dir /tmp/kafka   # prints the bootstrap address
+    python -m connectors.local_broker stop --dir /tmp/kafka
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+KAFKA_HOME = pathlib.Path(os.environ.get("STREAMRNN_KAFKA_HOME", REPO / "kafka"))
+
+
+class BrokerError(RuntimeError):
+    pass
+
+
+def ensure_jars(home: pathlib.Path = KAFKA_HOME) -> pathlib.Path:
+    """Fetch the broker jars with Maven if they are not there yet; return the lib directory."""
+    lib = home / "lib"
+    if lib.is_dir() and any(lib.glob("kafka_2.13-*.jar")):
+        return lib
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise BrokerError("Maven (mvn) is needed to fetch the Kafka broker jars")
+    tmp = home / "lib.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    proc = subprocess.run(
+        [mvn, "-q", "-B", "-f", str(home / "pom.xml"), "dependency:copy-dependencies", f"-DoutputDirectory={tmp}"],
+        capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        raise BrokerError(f"mvn could not fetch the Kafka jars:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    tmp.rename(lib)
+    return lib
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+LOG4J2 = """status = error
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = WARN
+"""
+
+
+class LocalBroker:
+    """A KRaft broker+controller on 127.0.0.1. Use as a context manager, or start()/stop()."""
+
+    def __init__(self, workdir: str | os.PathLike | None = None, port: int | None = None, heap: str = "512m"):
+        self.workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="streamrnn-kafka-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        state = self.workdir / "broker.json"
+        if state.exists():  # a broker made earlier in this directory: keep its ports and cluster
+            saved = json.loads(state.read_text())
+            self.port, self.controller_port, self.cluster_id = saved["port"], saved["controller_port"], saved["cluster_id"]
+        else:
+            self.port = port or free_port()
+            self.controller_port = free_port()
+            self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            state.write_text(json.dumps({"port": self.port, "controller_port": self.controller_port,
+                                         "cluster_id": self.cluster_id}))
+        self.heap = heap
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _write_config(self):
+        data = self.workdir / "data"
+        props = f"""process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{self.controller_port}
+listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs={data}
+num.partitions=1
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=1000
+log.segment.bytes=67108864
+log.cleaner.dedupe.buffer.size=16777216
+"""
+        (self.workdir / "server.properties").write_text(props)
+        (self.workdir / "log4j2.properties").write_text(LOG4J2.format(log=self.workdir / "broker.log"))
+        return data
+
+    def _java(self, *args, **kw):
+        lib = ensure_jars()
+        java = shutil.which("java")
+        if java is None:
+            raise BrokerError("java is needed to run the Kafka broker")
+        cmd = [java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+               f"-Dlog4j2.configurationFile={self.workdir / 'log4j2.properties'}",
+               "-cp", f"{lib}/*", *args]
+        return cmd
+
+    def start(self, timeout: float = 90.0) -> "LocalBroker":
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        data = self._write_config()
+        if not (data / "meta.properties").exists():
+            fmt = subprocess.run(
+                self._java("kafka.tools.StorageTool", "format", "-t", self.cluster_id,
+                           "-c", str(self.workdir / "server.properties"), "--ignore-formatted"),
+                capture_output=True, text=True,
+            )
+            if fmt.returncode != 0:
+                raise BrokerError(f"formatting the broker storage failed:\n{fmt.stdout}\n{fmt.stderr}")
+        out = open(self.workdir / "broker.out", "ab")
+        self.proc = subprocess.Popen(
+            self._java("kafka.Kafka", str(self.workdir / "server.properties")),
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        out.close()
+        (self.workdir / "broker.pid").write_text(str(self.proc.pid))
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout):
+        from kafka import KafkaAdminClient
+
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BrokerError(f"the broker exited with {self.proc.returncode}; see {self.workdir}/broker.out:\n"
+                                  + self._tail())
+            try:
+                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+                try:
+                    admin.describe_cluster()
+                    return
+                finally:
+                    admin.close()
+            except Exception as e:  # not up yet
+                last = e
+                time.sleep(0.5)
+        self.stop()
+        raise BrokerError(f"the broker did not answer within {timeout:.0f} s ({last!r}):\n{self._tail()}")
+
+    def _tail(self):
+        parts = []
+        for name in ("broker.out", "broker.log"):
+            p = self.workdir / name
+            if p.exists():
+                parts.append(p.read_text(errors="replace")[-3000:])
+        return "\n".join(parts)
+
+    def stop(self, timeout: float = 30.0):
+        """Stop the broker we started (SIGTERM, then SIGKILL after ``timeout``)."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = None
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def create_topic(self, name: str, partitions: int = 1, config: dict | None = None):
+        from kafka import KafkaAdminClient
+        from kafka.admin import NewTopic
+
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
+        try:
+            admin.create_topics([NewTopic(name, partitions, 1, topic_configs=config or {})])
+        finally:
+            admin.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def _stop_by_pidfile(workdir: pathlib.Path):
+    pidfile = workdir / "broker.pid"
+    if not pidfile.exists():
+        return False
+    pid = int(pidfile.read_text())
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    for _ in range(300):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m connectors.local_broker", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("start", "stop", "fetch"):
+        p = sub.add_parser(name)
+        if name != "fetch":
+            p.add_argument("--dir", required=True, help="work directory (data, logs, pid)")
+    args = ap.parse_args(argv)
+    if args.cmd == "fetch":
+        print(ensure_jars())
+        return 0
+    workdir = pathlib.Path(args.dir)
+    if args.cmd == "start":
+        broker = LocalBroker(workdir).start()
+        broker.proc = None  # leave it running after we exit
+        print(broker.bootstrap)
+        return 0
+    return 0 if _stop_by_pidfile(workdir) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

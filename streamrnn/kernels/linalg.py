@@ -1,0 +1,115 @@
+"""Small dense products for the per-step hot loops, blocked four rows at a time.
+
+Four independent accumulators (or four rows folded into one pass over the output) let LLVM keep
+the vector units busy; at hidden 32 this is about twice as fast as the plain loop. Products over a
+whole window go to BLAS through ``np.dot`` instead.
+"""
+
+import numpy as np
+
+from ._jit import kernel
+
+
+@kernel
+def add_vec_mat(v, w, out):
+    """``out += v @ w`` for ``w`` of shape (n, m), skipping zero entries of ``v``."""
+    n = w.shape[0]
+    m = w.shape[1]
+    i = 0
+    while i + 4 <= n:
+        a0 = v[i]
+        a1 = v[i + 1]
+        a2 = v[i + 2]
+        a3 = v[i + 3]
+        if a0 != 0.0 or a1 != 0.0 or a2 != 0.0 or a3 != 0.0:
+            r0 = w[i]
+            r1 = w[i + 1]
+            r2 = w[i + 2]
+            r3 = w[i + 3]
+            for g in range(m):
+                out[g] += a0 * r0[g] + a1 * r1[g] + a2 * r2[g] + a3 * r3[g]
+        i += 4
+    while i < n:
+        a0 = v[i]
+        if a0 != 0.0:  # one-hot inputs are mostly zero
+            r0 = w[i]
+            for g in range(m):
+                out[g] += a0 * r0[g]
+        i += 1
+
+
+@kernel
+def mat_vec(w, v, out, accumulate):
+    """``out = w @ v`` (or ``out += w @ v`` with ``accumulate``) for ``w`` of shape (n, m)."""
+    n = w.shape[0]
+    m = w.shape[1]
+    j = 0
+    while j + 4 <= n:
+        r0 = w[j]
+        r1 = w[j + 1]
+        r2 = w[j + 2]
+        r3 = w[j + 3]
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for g in range(m):
+            d = v[g]
+            s0 += r0[g] * d
+            s1 += r1[g] * d
+            s2 += r2[g] * d
+            s3 += r3[g] * d
+        if accumulate:
+            out[j] += s0
+            out[j + 1] += s1
+            out[j + 2] += s2
+            out[j + 3] += s3
+        else:
+            out[j] = s0
+            out[j + 1] = s1
+            out[j + 2] = s2
+            out[j + 3] = s3
+        j += 4
+    while j < n:
+        r0 = w[j]
+        s0 = 0.0
+        for g in range(m):
+            s0 += r0[g] * v[g]
+        if accumulate:
+            out[j] += s0
+        else:
+            out[j] = s0
+        j += 1
+
+
+@kernel
+def exp(x):
+    """``exp(x)`` for |x| <= 40 (clamped beyond), relative error below 1e-13.
+
+    Numba's ``np.exp`` is a scalar libm call that stops the loop around it from vectorising (no
+    SVML here). This is ``exp(x / 256) ** 256``: a degree-10 Taylor polynomial on [-0.16, 0.16],
+    then eight squarings; only multiplies and adds, so whole gate loops vectorise.
+    """
+    x = min(max(x, -40.0), 40.0)
+    r = x * (1.0 / 256.0)
+    p = 1.0 + r * (1.0 + r * (1.0 / 2.0 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (
+        1.0 / 720.0 + r * (1.0 / 5040.0 + r * (1.0 / 40320.0 + r * (1.0 / 362880.0 + r * (1.0 / 3628800.0))))))))))
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    return p
+
+
+@kernel
+def sigmoid(x):
+    return 1.0 / (1.0 + exp(-x))
+
+
+@kernel
+def tanh(x):
+    return 2.0 / (1.0 + exp(-2.0 * x)) - 1.0

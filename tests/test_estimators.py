@@ -1,0 +1,173 @@
+"""River's estimator checks, learning with memory, and bad input."""
+
+import copy
+import math
+import pickle
+
+import numpy as np
+import pytest
+from river import checks
+
+import streamrnn
+
+ESTIMATORS = [streamrnn.RecurrentRegressor, streamrnn.RecurrentClassifier, streamrnn.RecurrentForecaster]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: e.__name__)
+def test_check_estimator(estimator, cell):
+    model = estimator(cell=cell, hidden_size=8, truncation=6, update_every=2, seed=7)
+    for check in checks.yield_checks(model):
+        check(model.clone())
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_learns_a_delayed_copy(cell):
+    """y_t = x_{t-5}: only a model with memory can go below the target variance."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, 30_000)
+    model = streamrnn.RecurrentRegressor(cell=cell, seed=0)
+    sq = []
+    for t in range(len(x)):
+        y = x[t - 5] if t >= 5 else 0.0
+        sq.append((model.predict_one({"x": x[t]}) - y) ** 2)
+        model.learn_one({"x": x[t]}, y)
+    assert np.mean(sq[-2000:]) < 0.1 * (1 / 3)
+
+
+def _stream(model, n=50, seed=0):
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        x = {"a": rng.normal(), "b": rng.normal(), "c": str(rng.choice(["p", "q"]))}
+        if isinstance(model, streamrnn.RecurrentForecaster):
+            model.learn_one(float(rng.normal()), x)
+        elif isinstance(model, streamrnn.RecurrentClassifier):
+            model.learn_one(x, bool(rng.integers(2)))
+        else:
+            model.learn_one(x, float(rng.normal()))
+
+
+BAD_X = [
+    ({"a": float("nan")}, "a"),
+    ({"a": 1.0, "b": float("inf")}, "b"),
+    ({"a": 1.0, "weird": [1, 2]}, "weird"),
+    ({"new_feature": 2.0, "z": -float("inf")}, "z"),
+]
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: e.__name__)
+@pytest.mark.parametrize("x,name", BAD_X)
+def test_bad_features_raise_and_leave_the_model_unchanged(estimator, x, name):
+    model = estimator(hidden_size=4, seed=1)
+    _stream(model)
+    before = pickle.dumps(model)
+    with pytest.raises(ValueError, match=name):
+        if isinstance(model, streamrnn.RecurrentForecaster):
+            model.learn_one(1.0, x)
+        elif isinstance(model, streamrnn.RecurrentClassifier):
+            model.learn_one(x, True)
+        else:
+            model.learn_one(x, 1.0)
+    assert pickle.dumps(model) == before
+
+
+@pytest.mark.parametrize("y", [None, float("nan"), float("inf"), "text", [1.0]])
+def test_bad_targets_raise_and_leave_the_model_unchanged(y):
+    for model in (streamrnn.RecurrentRegressor(hidden_size=4, seed=1), streamrnn.RecurrentForecaster(hidden_size=4, seed=1)):
+        _stream(model)
+        before = pickle.dumps(model)
+        with pytest.raises(ValueError):
+            if isinstance(model, streamrnn.RecurrentForecaster):
+                model.learn_one(y)
+            else:
+                model.learn_one({"a": 1.0}, y)
+        assert pickle.dumps(model) == before
+
+
+def test_classifier_none_target_and_new_class_with_bad_x():
+    model = streamrnn.RecurrentClassifier(hidden_size=4, seed=1)
+    _stream(model)
+    before = pickle.dumps(model)
+    with pytest.raises(ValueError):
+        model.learn_one({"a": 1.0}, None)
+    # a new class with a bad feature must not grow the softmax
+    with pytest.raises(ValueError, match="a"):
+        model.learn_one({"a": float("nan")}, "brand-new")
+    assert pickle.dumps(model) == before
+
+
+def test_predict_one_does_not_change_the_model():
+    for estimator in ESTIMATORS:
+        model = estimator(hidden_size=4, seed=1)
+        _stream(model)
+        before = pickle.dumps(model)
+        if isinstance(model, streamrnn.RecurrentForecaster):
+            model.forecast(5, [{"a": 1.0}] * 5)
+        elif isinstance(model, streamrnn.RecurrentClassifier):
+            model.predict_proba_one({"a": 1.0, "unseen": 3.0})
+        else:
+            model.predict_one({"a": 1.0, "unseen": 3.0})
+        assert pickle.dumps(model) == before
+
+
+def test_non_finite_gradient_skips_the_update_and_is_counted():
+    from streamrnn import layout
+    from streamrnn.kernels import engine as E
+
+    model = streamrnn.RecurrentRegressor(hidden_size=4, seed=1)
+    _stream(model)
+    params = model._mem[: model.n_parameters].copy()
+    # poison a stored activation of the window: the gradient becomes NaN
+    B, H = int(model._meta[E.ROWS]), 4
+    hs = layout.block(model._mem, model._meta, E.HS, 0, (1, B, H))
+    pos = int(model._meta[E.POS])
+    hs[0, pos - 3, 0] = np.nan
+    skipped = model.n_skipped_updates
+    model.learn_one({"a": 1.0}, 1.0)
+    assert model.n_skipped_updates == skipped + 1
+    assert np.array_equal(model._mem[: model.n_parameters], params)
+
+
+def test_key_order_and_missing_features():
+    a = streamrnn.RecurrentRegressor(hidden_size=4, seed=3)
+    b = copy.deepcopy(a)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        x = {"u": rng.normal(), "v": rng.normal(), "w": str(rng.choice(["s", "t"]))}
+        a.learn_one(x, 1.0)
+        b.learn_one(dict(reversed(list(x.items()))), 1.0)
+    assert a.predict_one({"u": 1.0, "v": 2.0}) == b.predict_one({"v": 2.0, "u": 1.0})
+    # a missing feature reads as its running mean; nothing fails
+    assert math.isfinite(a.predict_one({}))
+
+
+def test_huge_inputs_never_make_predictions_nan():
+    model = streamrnn.RecurrentRegressor(hidden_size=8, seed=0)
+    rng = np.random.default_rng(0)
+    for t in range(500):
+        v = 1e150 if t % 97 == 0 else rng.normal()
+        model.learn_one({"x": v}, v * 2)
+        assert math.isfinite(model.predict_one({"x": v}))
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: e.__name__)
+def test_float32(estimator):
+    model = estimator(hidden_size=8, dtype="float32", seed=0)
+    _stream(model, n=40)
+    assert model._mem.dtype == np.float32
+    pickle.loads(pickle.dumps(model))
+
+
+def test_forecast_rollout_matches_stepwise_prediction():
+    """The first forecast step equals a prediction from the state, and the rollout feeds its own
+    predictions back."""
+    model = streamrnn.RecurrentForecaster(hidden_size=8, seed=0)
+    series = np.sin(np.arange(2000) / 5)
+    for y in series:
+        model.learn_one(float(y))
+    f = model.forecast(20)
+    assert len(f) == 20 and all(math.isfinite(v) for v in f)
+    # a sine is easy: the next value is close
+    assert abs(f[0] - np.sin(2000 / 5)) < 0.2
+    # the forecast does not move the model
+    assert model.forecast(20) == f

@@ -1,0 +1,76 @@
+"""Analytic gradients through a truncated window against central finite differences."""
+
+import numpy as np
+import pytest
+
+import streamrnn
+from streamrnn import layout
+from streamrnn.kernels import engine as E
+
+
+def window_loss(mem, meta, scratch):
+    """Re-run the forward over the stored window from the stored state before it, with the
+    parameters in ``mem``, and sum the losses of the steps the update learns from."""
+    mem = mem.copy()
+    L, H, B = int(meta[E.LAYERS]), int(meta[E.HIDDEN]), int(meta[E.ROWS])
+    G = int(meta[E.GATES]) * H
+    xs = layout.block(mem, meta, E.XS, 0, (B, int(meta[E.N_IN])))
+    ys = layout.block(mem, meta, E.YS, 0, (B,))
+    hs = layout.block(mem, meta, E.HS, 0, (L, B, H))
+    cs = layout.block(mem, meta, E.CS, 0, (L, B, int(meta[E.CELL_WIDTH])))
+    act = layout.block(mem, meta, E.ACT, 0, (L, B, G))
+    aux = layout.block(mem, meta, E.AUX, 0, (L, B, H))
+    pos = int(meta[E.POS])
+    W = min(int(meta[E.TRUNCATION]), int(meta[E.N_STEPS]))
+    n_loss = min(int(meta[E.UPDATE_EVERY]), W)
+    for r in range(pos - W, pos):
+        E.forward_stack(mem, meta, xs[r], hs, cs, r - 1, r, act, aux, r)
+    return sum(E.step_loss(mem, meta, scratch, r, ys[r]) for r in range(pos - n_loss, pos))
+
+
+def trained_window(model, n_events, rng):
+    """Stream events through a model whose learning rate is 0, so that the stored activations
+    were computed with the current parameters, as the gradient assumes."""
+    classify = isinstance(model, streamrnn.RecurrentClassifier)
+    model.learn_one({"a": 0.0, "b": 1.0, "c": "u"}, "k0" if classify else 0.0)
+    layout.block(model._mem, model._meta, E.HYPER, 0, (E.N_HYPER,))[E.LR] = 0.0
+    for t in range(n_events):
+        x = {"a": rng.normal(), "b": rng.uniform(-2, 2), "c": rng.choice(["u", "v", "w"])}
+        y = f"k{rng.integers(3)}" if classify else float(rng.normal() * 3 + 1)
+        model.learn_one(x, y)
+    return model
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("head", ["squared", "huber", "softmax"])
+@pytest.mark.parametrize("truncation,update_every,num_layers", [(5, 1, 1), (6, 3, 2), (4, 4, 1)])
+def test_gradient_matches_finite_differences(cell, head, truncation, update_every, num_layers):
+    rng = np.random.default_rng(0)
+    params = dict(cell=cell, hidden_size=5, num_layers=num_layers, truncation=truncation,
+                  update_every=update_every, seed=3)
+    if head == "softmax":
+        model = streamrnn.RecurrentClassifier(**params)
+    else:
+        model = streamrnn.RecurrentRegressor(loss=head, huber_delta=0.3, **params)
+    # more events than the buffer holds, so the window has slid
+    model = trained_window(model, 3 * truncation + 5, rng)
+    mem, meta, scratch = model._mem, model._meta, model._scratch
+    P = int(meta[E.N_PARAMS])
+
+    E.compute_gradient(mem, meta, scratch)
+    analytic = scratch[:P].copy()
+
+    numeric = np.zeros(P)
+    eps = 1e-6
+    for k in range(P):
+        orig = mem[k]
+        mem[k] = orig + eps
+        up = window_loss(mem, meta, scratch)
+        mem[k] = orig - eps
+        down = window_loss(mem, meta, scratch)
+        mem[k] = orig
+        numeric[k] = (up - down) / (2 * eps)
+
+    assert np.linalg.norm(analytic) > 1e-3
+    rel = np.linalg.norm(analytic - numeric) / max(np.linalg.norm(analytic), np.linalg.norm(numeric))
+    assert rel < 1e-6, rel
