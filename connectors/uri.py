@@ -1,0 +1,63 @@
+"""Connector URIs -> sources and sinks (see the package docstring)."""
+
+from __future__ import annotations
+
+import pathlib
+
+from .base import NullSink
+from .files import CsvSink, CsvSource, JsonlSink, JsonlSource, RecordingSink, RecordingSource
+from .kafka import KafkaSink, KafkaSource, parse_kafka_uri
+
+_JSONL = {".jsonl", ".json", ".ndjson"}
+
+
+def _file_path(uri: str) -> str:
+    return uri[len("file:"):] if uri.startswith("file:") else uri
+
+
+def open_source(uri: str, *, group_id="streamrnn", client_options=None, idle_timeout=None,
+                timestamp_field=None, speed=None, text_mode="chars", context=64, **kafka_kw):
+    """A source for ``uri``. ``timestamp_field``/``speed`` pace file replays; ``text_mode`` and
+    ``context`` configure text files."""
+    if uri.startswith("kafka://"):
+        servers, topic = parse_kafka_uri(uri)
+        return KafkaSource(servers, topic.split(","), group_id=group_id, client_options=client_options,
+                           idle_timeout=idle_timeout, **kafka_kw)
+    if uri.startswith("river:"):
+        from .river_source import RiverDatasetSource
+
+        return RiverDatasetSource(uri[len("river:"):])
+    if uri == "-":
+        return JsonlSource("-", timestamp_field, speed)
+    path = _file_path(uri)
+    suffix = pathlib.Path(path).suffix.lower()
+    if suffix == ".csv":
+        return CsvSource(path, timestamp_field, speed)
+    if suffix in _JSONL:
+        return JsonlSource(path, timestamp_field, speed)
+    if suffix == ".rec":
+        return RecordingSource(path)
+    if suffix == ".txt":
+        from .text import TextSource
+
+        return TextSource(path, mode=text_mode, context=context)
+    raise ValueError(f"cannot tell the format of {uri!r}: use .csv, .jsonl, .txt or .rec")
+
+
+def open_sink(uri: str, *, client_options=None, append=False):
+    if uri.startswith("kafka://"):
+        servers, topic = parse_kafka_uri(uri)
+        return KafkaSink(servers, topic, client_options=client_options)
+    if uri in ("null:", "null"):
+        return NullSink()
+    if uri == "-":
+        return JsonlSink("-")
+    path = _file_path(uri)
+    suffix = pathlib.Path(path).suffix.lower()
+    if suffix == ".csv":
+        return CsvSink(path, append=append)
+    if suffix in _JSONL:
+        return JsonlSink(path, append=append)
+    if suffix == ".rec":
+        return RecordingSink(path, append=append)
+    raise ValueError(f"cannot tell the format of {uri!r}: use .csv, .jsonl or .rec")

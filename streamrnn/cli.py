@@ -1,0 +1,195 @@
+"""The ``streamrnn`` command: ``demo``, ``run`` and ``record``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+EPILOG = """\
+URIs:
+  kafka://HOST:PORT[,HOST:PORT]/TOPIC   Kafka topic (kafka:///TOPIC reads the servers from
+                                        STREAMRNN_KAFKA_BOOTSTRAP_SERVERS)
+  file:PATH                             .csv, .jsonl (.json, .ndjson), .txt, or .rec (a recording)
+  -                                     JSON Lines on stdin (source) or stdout (sink)
+  river:NAME                            a dataset shipped with River, e.g. river:TrumpApproval
+  null:                                 discard (sink)
+
+Kafka client settings (security included) pass through to kafka-python with
+--kafka-option KEY=VALUE (repeatable), or as STREAMRNN_KAFKA_<KEY> environment variables, e.g.
+  --kafka-option security_protocol=SASL_SSL --kafka-option sasl_mechanism=PLAIN
+  --kafka-option sasl_plain_username=me --kafka-option sasl_plain_password=secret
+
+Example, live regression from one topic to another, resumable:
+  streamrnn run --source kafka://127.0.0.1:9092/sensors --sink kafka://127.0.0.1:9092/predictions \\
+      --task regress --target temperature --features load,fan --group sensors-lstm \\
+      --dead-letter kafka://127.0.0.1:9092/sensors-dlq --checkpoint /var/lib/streamrnn/sensors.ckpt
+"""
+
+
+def _model_args(p):
+    g = p.add_argument_group("model")
+    g.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"])
+    g.add_argument("--hidden-size", type=int, default=32)
+    g.add_argument("--num-layers", type=int, default=1)
+    g.add_argument("--truncation", type=int, default=16, help="steps the gradient flows back (k2)")
+    g.add_argument("--update-every", type=int, default=1, help="events per optimizer step (k1)")
+    g.add_argument("--optimizer", default="adam", choices=["adam", "rmsprop", "sgd"])
+    g.add_argument("--lr", type=float, default=None, help="learning rate (default: the estimator's)")
+    g.add_argument("--seed", type=int, default=0)
+
+
+def build_model(task, args):
+    import streamrnn
+
+    params = dict(cell=args.cell, hidden_size=args.hidden_size, num_layers=args.num_layers,
+                  truncation=args.truncation, update_every=args.update_every, optimizer=args.optimizer,
+                  seed=args.seed)
+    if args.lr is not None:
+        params["lr"] = args.lr
+    cls = {"regress": streamrnn.RecurrentRegressor, "classify": streamrnn.RecurrentClassifier,
+           "forecast": streamrnn.RecurrentForecaster}[task]
+    return cls(**params)
+
+
+def build_metric(task, name):
+    from river import metrics
+
+    name = name or {"classify": "Accuracy"}.get(task, "MAE")
+    try:
+        return getattr(metrics, name)()
+    except AttributeError:
+        raise SystemExit(f"unknown metric {name!r}: use a class name from river.metrics") from None
+
+
+def _csv_list(text):
+    return [s for s in (text or "").split(",") if s]
+
+
+def cmd_run(args):
+    from connectors import open_sink, open_source
+    from connectors.kafka import client_options_from_env, parse_option
+
+    from .runner import Runner
+
+    options = client_options_from_env()
+    for opt in args.kafka_option or []:
+        k, v = parse_option(opt)
+        options[k] = v
+    source = open_source(args.source, group_id=args.group, client_options=options, idle_timeout=args.idle_timeout,
+                         timestamp_field=args.timestamp, speed=args.speed)
+    sink = open_sink(args.sink, client_options=options, append=bool(args.checkpoint))
+    dead = open_sink(args.dead_letter, client_options=options, append=True) if args.dead_letter else None
+    model = build_model(args.task, args)
+    runner = Runner(source, sink, model, task=args.task, target=args.target, features=_csv_list(args.features),
+                    categorical=_csv_list(args.categorical), key_field=args.key, timestamp_field=args.timestamp,
+                    dead_letter=dead, metric=build_metric(args.task, args.metric), checkpoint_path=args.checkpoint,
+                    checkpoint_every=args.checkpoint_every, checkpoint_interval=args.checkpoint_interval,
+                    max_message_bytes=args.max_message_bytes, horizon=args.horizon,
+                    progress=not args.quiet and sys.stderr.isatty())
+    try:
+        stats = runner.run(max_events=args.max_events)
+    finally:
+        sink.close()
+        if dead is not None:
+            dead.close()
+        source.close()
+    print(stats.summary(runner.metric), file=sys.stderr)
+    return 0 if stats.balanced else 1
+
+
+def cmd_demo(args):
+    from connectors import open_sink
+    from connectors.river_source import RiverDatasetSource
+
+    from .runner import Runner
+
+    print(f"streamrnn demo: {args.cell.upper()}-{args.hidden_size} learning river.datasets.{args.dataset} "
+          f"online, predicting each event before learning it", file=sys.stderr)
+    source = RiverDatasetSource(args.dataset)
+    sink = open_sink(args.sink)
+    model = build_model(args.task, args)
+    runner = Runner(source, sink, model, task=args.task, target="y", metric=build_metric(args.task, args.metric),
+                    progress=not args.quiet and sys.stderr.isatty())
+    stats = runner.run()
+    sink.close()
+    print(stats.summary(runner.metric))
+    return 0 if stats.balanced else 1
+
+
+def cmd_record(args):
+    from connectors import open_source
+    from connectors.files import RecordingSink
+    from connectors.kafka import client_options_from_env
+
+    source = open_source(args.source, group_id=args.group, client_options=client_options_from_env(),
+                         idle_timeout=args.idle_timeout)
+    n = 0
+    with RecordingSink(args.out) as out:
+        for event in source:
+            if event is not None:
+                out.write_event(event)
+                n += 1
+    source.close()
+    print(f"recorded {n:,} events to {args.out}", file=sys.stderr)
+    return 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="streamrnn", description="Recurrent networks that learn online on live streams.",
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the main job on a dataset bundled with River (no Kafka)",
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    demo.add_argument("--dataset", default="TrumpApproval", help="a river.datasets class shipped with River")
+    demo.add_argument("--task", default="regress", choices=["regress", "classify", "forecast"])
+    demo.add_argument("--sink", default="null:", help="where the predictions go (URI)")
+    demo.add_argument("--metric", default=None)
+    demo.add_argument("--quiet", action="store_true")
+    _model_args(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    run = sub.add_parser("run", help="learn and predict on a stream: source -> model -> sink",
+                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    io = run.add_argument_group("streams")
+    io.add_argument("--source", required=True, help="input URI")
+    io.add_argument("--sink", default="-", help="predictions URI (default: stdout)")
+    io.add_argument("--dead-letter", default=None, help="URI for events that cannot be used, with the reason")
+    io.add_argument("--group", default=os.environ.get("STREAMRNN_GROUP", "streamrnn"), help="Kafka consumer group")
+    io.add_argument("--kafka-option", action="append", metavar="KEY=VALUE", help="kafka-python client setting")
+    io.add_argument("--idle-timeout", type=float, default=None,
+                    help="stop after this many seconds without a Kafka message (default: run forever)")
+    io.add_argument("--timestamp", default=None, help="timestamp field (copied to predictions; paces --speed)")
+    io.add_argument("--speed", type=float, default=None, help="replay files at this multiple of real time")
+    io.add_argument("--max-message-bytes", type=int, default=1_000_000)
+    io.add_argument("--max-events", type=int, default=None)
+    task = run.add_argument_group("task")
+    task.add_argument("--task", required=True, choices=["regress", "classify", "forecast"])
+    task.add_argument("--target", required=True, help="the field to predict")
+    task.add_argument("--features", default=None, help="comma-separated numeric fields (default: all others)")
+    task.add_argument("--categorical", default=None, help="comma-separated categorical fields")
+    task.add_argument("--key", default=None, help="field copied to each prediction")
+    task.add_argument("--horizon", type=int, default=1, help="forecast: steps per prediction")
+    task.add_argument("--metric", default=None, help="river.metrics class (default MAE, or Accuracy)")
+    state = run.add_argument_group("state")
+    state.add_argument("--checkpoint", default=None, help="checkpoint file: loaded on start, written as it runs")
+    state.add_argument("--checkpoint-every", type=int, default=10_000, help="events between checkpoints")
+    state.add_argument("--checkpoint-interval", type=float, default=30.0, help="seconds between checkpoints")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _model_args(run)
+    run.set_defaults(func=cmd_run)
+
+    rec = sub.add_parser("record", help="record a Kafka topic to a .rec file, to replay it byte for byte")
+    rec.add_argument("--source", required=True)
+    rec.add_argument("--out", required=True)
+    rec.add_argument("--group", default="streamrnn-recorder")
+    rec.add_argument("--idle-timeout", type=float, default=5.0)
+    rec.set_defaults(func=cmd_record)
+
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,319 @@
+"""The streaming job: source -> decode -> model -> sink, prequentially, with nothing lost.
+
+For every event the runner decodes the record, extracts the target and the features, predicts,
+learns (predict first: the prediction never saw its own target), and writes the prediction. An
+event that cannot be decoded or read, or that the model rejects, goes to the dead-letter sink
+with the reason and its original bytes, and the stream goes on with the model untouched. So at
+any time ``events_in == predictions_out + dead_lettered``.
+
+Checkpoints make restarts exact: the sinks are flushed, the model (with the positions it has
+consumed and the running counts) is written atomically, and only then are the source offsets
+committed. On start, a checkpoint is loaded and the source seeks past what it covers.
+SIGINT/SIGTERM stop the loop after the current event and write a last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import pickle
+import signal
+import time
+
+from connectors.base import DecodeError, Event, Sink, Source
+
+TASKS = ("regress", "classify", "forecast")
+
+
+class BadRecord(ValueError):
+    """A decoded record that cannot be fed to the model (missing or ill-typed fields)."""
+
+
+@dataclasses.dataclass
+class RunStats:
+    events_in: int = 0
+    predictions_out: int = 0
+    dead_lettered: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def balanced(self) -> bool:
+        return self.events_in == self.predictions_out + self.dead_lettered
+
+    def summary(self, metric=None) -> str:
+        rate = self.events_in / self.elapsed if self.elapsed > 0 else 0.0
+        text = (f"events in: {self.events_in:,}  predictions out: {self.predictions_out:,}  "
+                f"dead-lettered: {self.dead_lettered:,}  ({rate:,.0f} events/s)")
+        if metric is not None:
+            text += f"\n{metric}"
+        return text
+
+
+def _number(value, what):
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        v = float(value)
+    elif isinstance(value, str):
+        try:
+            v = float(value)
+        except ValueError:
+            raise BadRecord(f"{what} is not numeric: {value[:40]!r}") from None
+    else:
+        raise BadRecord(f"{what} is not numeric: {type(value).__name__}")
+    if not math.isfinite(v):
+        raise BadRecord(f"{what} is not finite: {value!r}")
+    return v
+
+
+class RecordReader:
+    """Turns a decoded record into ``(x, y)`` for a task, or raises :class:`BadRecord`.
+
+    With ``features`` given, exactly those fields are read as numbers (``categorical`` ones as
+    strings) and each must be present. Otherwise every field but the target, the key and the
+    timestamp is a feature: numbers (and numeric strings, as CSV gives them) are numeric, other
+    strings categorical, nulls missing.
+    """
+
+    def __init__(self, task, target, features=None, categorical=None, exclude=()):
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        self.task = task
+        self.target = target
+        self.features = list(features or [])
+        self.categorical = list(categorical or [])
+        self.exclude = {target, *[e for e in exclude if e]}
+
+    def read(self, record: dict):
+        if self.target not in record or record[self.target] is None:
+            raise BadRecord(f"missing target field {self.target!r}")
+        raw_y = record[self.target]
+        if self.task == "classify":
+            if isinstance(raw_y, (dict, list)):
+                raise BadRecord(f"target {self.target!r} is not a label: {type(raw_y).__name__}")
+            if isinstance(raw_y, float) and not math.isfinite(raw_y):
+                raise BadRecord(f"target {self.target!r} is not finite")
+            y = raw_y
+        else:
+            y = _number(raw_y, f"target {self.target!r}")
+        x = {}
+        if self.features or self.categorical:
+            for name in self.features:
+                if name not in record or record[name] is None:
+                    raise BadRecord(f"missing feature field {name!r}")
+                x[name] = _number(record[name], f"feature {name!r}")
+            for name in self.categorical:
+                v = record.get(name)
+                if v is not None:
+                    if isinstance(v, (dict, list)):
+                        raise BadRecord(f"feature {name!r} is not a category: {type(v).__name__}")
+                    x[name] = str(v)
+            return x, y
+        for name, v in record.items():
+            if name in self.exclude or v is None:
+                continue
+            if isinstance(v, (bool, int, float)):
+                x[name] = _number(v, f"feature {name!r}")
+            elif isinstance(v, str):
+                try:
+                    x[name] = _number(v, f"feature {name!r}")
+                except BadRecord:
+                    if v.strip().lower() in ("nan", "inf", "-inf", "+inf", "infinity", "-infinity"):
+                        raise
+                    x[name] = v
+            else:
+                raise BadRecord(f"feature {name!r} has unsupported type {type(v).__name__}")
+        return x, y
+
+
+class Runner:
+    """Run ``model`` prequentially over ``source``, writing predictions to ``sink``.
+
+    Parameters
+    ----------
+    source, sink
+        Connectors (see :mod:`connectors`).
+    model
+        A streamrnn (or any River) regressor, classifier or forecaster, matching ``task``.
+    task
+        ``"regress"``, ``"classify"`` or ``"forecast"``.
+    target
+        The field holding the target.
+    features, categorical
+        Numeric and categorical feature fields (default: every other field).
+    key_field
+        A field copied to each prediction (and, for per-key models, choosing the model).
+    dead_letter
+        A sink for events that cannot be used (default: discarded, but counted).
+    metric
+        A River metric updated with each prediction before learning.
+    checkpoint_path
+        Where to keep the checkpoint; loaded on start when it exists.
+    checkpoint_every, checkpoint_interval
+        Write a checkpoint every so many events, and at least every so many seconds.
+    max_message_bytes
+        Larger messages are dead-lettered unread.
+    horizon
+        Forecast task: how many steps each prediction covers.
+    progress
+        Show a progress bar with events/s and the metric.
+    """
+
+    def __init__(self, source: Source, sink: Sink, model, task: str, target: str, features=None,
+                 categorical=None, key_field=None, timestamp_field=None, dead_letter: Sink | None = None,
+                 metric=None, checkpoint_path=None, checkpoint_every=10_000, checkpoint_interval=30.0,
+                 max_message_bytes=1_000_000, horizon=1, progress=False):
+        self.source = source
+        self.sink = sink
+        self.model = model
+        self.task = task
+        self.reader = RecordReader(task, target, features, categorical, exclude=(key_field, timestamp_field))
+        self.key_field = key_field
+        self.timestamp_field = timestamp_field
+        self.dead_letter = dead_letter
+        self.metric = metric
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_interval = checkpoint_interval
+        self.max_message_bytes = max_message_bytes
+        self.horizon = horizon
+        self.progress = progress
+        self.stats = RunStats()
+        self.positions: dict = {}  # (topic, partition) -> last processed offset
+        self._stop = False
+        self._since_checkpoint = 0
+        self._last_checkpoint = time.monotonic()
+        if checkpoint_path and os.path.exists(checkpoint_path):
+            self._load_checkpoint()
+
+    # ---------------------------------------------------------------- checkpoints
+    def _load_checkpoint(self):
+        with open(self.checkpoint_path, "rb") as f:
+            state = pickle.load(f)
+        self.model = state["model"]
+        self.metric = state["metric"] if state["metric"] is not None else self.metric
+        self.positions = dict(state["positions"])
+        self.stats = RunStats(**state["stats"])
+        self.source.seek(self.positions)
+
+    def checkpoint(self):
+        """Flush the sinks, save the model and positions, then commit the source offsets."""
+        self.sink.flush()
+        if self.dead_letter is not None:
+            self.dead_letter.flush()
+        if self.checkpoint_path:
+            state = {
+                "model": self.model,
+                "metric": self.metric,
+                "positions": dict(self.positions),
+                "stats": {"events_in": self.stats.events_in, "predictions_out": self.stats.predictions_out,
+                          "dead_lettered": self.stats.dead_lettered, "elapsed": self.stats.elapsed},
+            }
+            tmp = f"{self.checkpoint_path}.tmp"
+            with open(tmp, "wb") as f:
+                pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.checkpoint_path)
+        # offsets last: what is committed is always covered by the saved model
+        self.source.commit(dict(self.positions))
+        self._since_checkpoint = 0
+        self._last_checkpoint = time.monotonic()
+
+    # ---------------------------------------------------------------- one event
+    def _dead(self, event: Event, reason: str):
+        self.stats.dead_lettered += 1
+        if self.dead_letter is not None:
+            headers = list(event.headers) + [("streamrnn.error", reason.encode()),
+                                             ("streamrnn.source", event.position.encode())]
+            self.dead_letter.write_raw(event.value, key=event.key, headers=headers)
+
+    def _predict_and_learn(self, x, y):
+        model = self.model
+        if self.task == "forecast":
+            forecast = model.forecast(self.horizon, [x] * self.horizon if x else None)
+            model.learn_one(y, x or None)
+            return forecast[0], {"forecast": forecast} if self.horizon > 1 else {}
+        if self.task == "classify":
+            proba = model.predict_proba_one(x)
+            label = max(proba, key=proba.get) if proba else None
+            model.learn_one(x, y)
+            return label, {"proba": proba}
+        pred = model.predict_one(x)
+        model.learn_one(x, y)
+        return pred, {}
+
+    def process(self, event: Event) -> dict | None:
+        """Handle one event; returns the prediction record, or None if it was dead-lettered."""
+        self.stats.events_in += 1
+        self.positions[(event.topic, event.partition)] = event.offset
+        self._since_checkpoint += 1
+        if len(event.value) > self.max_message_bytes:
+            self._dead(event, f"oversized message: {len(event.value)} bytes > {self.max_message_bytes}")
+            return None
+        try:
+            record = self.source.decode(event)
+            x, y = self.reader.read(record)
+            y_pred, extra = self._predict_and_learn(x, y)
+        except (DecodeError, BadRecord, ValueError) as e:
+            # estimators validate before they change anything, so the model is untouched
+            self._dead(event, str(e))
+            return None
+        if self.metric is not None and y_pred is not None:
+            self.metric.update(y, y_pred)
+        out = {"source": event.position, "prediction": y_pred, "y": y}
+        out.update(extra)
+        if self.key_field is not None:
+            out["key"] = record.get(self.key_field)
+        if self.timestamp_field is not None:
+            out["timestamp"] = record.get(self.timestamp_field)
+        self.sink.write(out, key=event.key, headers=list(event.headers) or None)
+        self.stats.predictions_out += 1
+        return out
+
+    # ---------------------------------------------------------------- the loop
+    def stop(self, *_):
+        """Ask the loop to stop after the current event (safe from a signal handler)."""
+        self._stop = True
+        stop_source = getattr(self.source, "stop", None)
+        if stop_source is not None:
+            stop_source()
+
+    def run(self, max_events: int | None = None, handle_signals: bool = True) -> RunStats:
+        previous = {}
+        if handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, self.stop)
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(unit=" ev", smoothing=0.1, mininterval=0.5, dynamic_ncols=True)
+        start = time.monotonic()
+        elapsed_before = self.stats.elapsed
+        processed = 0
+        try:
+            for event in self.source:
+                if event is not None:
+                    self.process(event)
+                    processed += 1
+                    if bar is not None and processed % 1000 == 0:
+                        bar.update(1000)
+                        if self.metric is not None:
+                            bar.set_postfix_str(str(self.metric), refresh=False)
+                if (self._since_checkpoint >= self.checkpoint_every or
+                        (self._since_checkpoint and time.monotonic() - self._last_checkpoint >= self.checkpoint_interval)):
+                    self.stats.elapsed = elapsed_before + time.monotonic() - start
+                    self.checkpoint()
+                if self._stop or (max_events is not None and processed >= max_events):
+                    break
+        finally:
+            self.stats.elapsed = elapsed_before + time.monotonic() - start
+            self.checkpoint()
+            if bar is not None:
+                bar.update(processed % 1000)
+                bar.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return self.stats
