@@ -1,0 +1,137 @@
+"""`streamrnn run` against a real Apache Kafka broker: end to end, restart, bad input."""
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from connectors import ListSink
+from connectors.files import CsvSource
+from streamrnn.cli import build_model
+from streamrnn.runner import Runner
+
+from kafka_util import consume_all, create_topic, produce, records, unique
+from test_runner_files import same_state, write_csv
+
+MODEL_ARGS = ["--cell", "lstm", "--hidden-size", "8", "--update-every", "2", "--seed", "3"]
+
+
+class Args:
+    cell, hidden_size, num_layers, truncation, update_every, optimizer, lr, seed = "lstm", 8, 1, 16, 2, "adam", None, 3
+
+
+def streamrnn_cmd(*args):
+    return [sys.executable, "-m", "streamrnn.cli", *args]
+
+
+def csv_rows(path):
+    lines = open(path, "rb").read().splitlines()
+    return lines[0].decode(), lines[1:]
+
+
+def as_json_lines(path):
+    header, rows = csv_rows(path)
+    names = header.split(",")
+    import csv, json
+    return [json.dumps(dict(zip(names, next(csv.reader([r.decode()]))))).encode() for r in rows]
+
+
+def file_replay(path):
+    sink = ListSink()
+    runner = Runner(CsvSource(path), sink, build_model("regress", Args), task="regress", target="temp",
+                    features=["load"], categorical=["kind"], timestamp_field="ts")
+    runner.run(handle_signals=False)
+    return sink.records, runner.model
+
+
+def run_args(bootstrap, src, out, group, *extra):
+    return ["run", "--source", f"kafka://{bootstrap}/{src}", "--sink", f"kafka://{bootstrap}/{out}",
+            "--task", "regress", "--target", "temp", "--features", "load", "--categorical", "kind",
+            "--timestamp", "ts", "--group", group, "--quiet", *MODEL_ARGS, *extra]
+
+
+def test_end_to_end_equals_file_replay(kafka_bootstrap, tmp_path):
+    path = write_csv(tmp_path / "stream.csv", n=2000)
+    src, out = create_topic(kafka_bootstrap, unique("in")), unique("pred")
+    produce(kafka_bootstrap, src, as_json_lines(path))
+    proc = subprocess.run(streamrnn_cmd(*run_args(kafka_bootstrap, src, out, unique("g"), "--idle-timeout", "4")),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "events in: 2,000  predictions out: 2,000  dead-lettered: 0" in proc.stderr
+    preds = records(consume_all(kafka_bootstrap, out))
+    offsets = [int(p["source"].rsplit("/", 1)[1]) for p in preds]
+    assert sorted(offsets) == list(range(2000))  # every input offset exactly once
+    expected, _ = file_replay(path)
+    by_offset = {int(p["source"].rsplit("/", 1)[1]): p for p in preds}
+    for i, e in enumerate(expected):
+        assert abs(by_offset[i]["prediction"] - e["prediction"]) <= 1e-9
+        assert by_offset[i]["timestamp"] == e["timestamp"]
+
+
+def test_sigterm_and_restart_lose_nothing(kafka_bootstrap, tmp_path):
+    n = 30_000
+    path = write_csv(tmp_path / "stream.csv", n=n)
+    src, out, group = create_topic(kafka_bootstrap, unique("in")), unique("pred"), unique("g")
+    produce(kafka_bootstrap, src, as_json_lines(path))
+    ckpt = tmp_path / "runner.ckpt"
+    args = run_args(kafka_bootstrap, src, out, group, "--idle-timeout", "5", "--checkpoint", str(ckpt),
+                    "--checkpoint-every", "1000")
+    first = subprocess.Popen(streamrnn_cmd(*args), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGTERM)
+    _, err1 = first.communicate(timeout=60)
+    assert first.returncode == 0, err1
+    with open(ckpt, "rb") as f:
+        done = pickle.load(f)["stats"]["events_in"]
+    assert 0 < done < n, "the first run must stop halfway"
+
+    second = subprocess.run(streamrnn_cmd(*args), capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert f"events in: {n:,}  predictions out: {n:,}" in second.stderr
+
+    preds = records(consume_all(kafka_bootstrap, out))
+    offsets = sorted(int(p["source"].rsplit("/", 1)[1]) for p in preds)
+    assert offsets == list(range(n)), "every input event has exactly one prediction"
+    expected, model = file_replay(path)
+    with open(ckpt, "rb") as f:
+        final = pickle.load(f)["model"]
+    assert same_state(final, model)
+
+
+def test_bad_messages_go_to_the_dead_letter_topic(kafka_bootstrap, tmp_path):
+    good = [b'{"ts": "t", "temp": %d.5, "load": %d, "kind": "a"}' % (i, i % 3) for i in range(200)]
+    bad = [b"{oops", b'{"load": 1, "kind": "a", "ts": "t"}', b'{"temp": 1, "load": "x", "ts": "t"}',
+           b'{"temp": "inf", "load": 1, "ts": "t"}', b"\xff\xfe\x00", b'{"temp": 1, "load": 1, "pad": "' + b"z" * 5000 + b'"}']
+    reasons = ["malformed JSON", "missing target field 'temp'", "feature 'load' is not numeric",
+               "target 'temp' is not finite", "malformed JSON", "oversized message"]
+    stream, expect = [], {}
+    for i, g in enumerate(good):
+        stream.append(g)
+        if i % 33 == 5:
+            k = len(expect) % len(bad)
+            stream.append(bad[k])
+            expect[len(stream) - 1] = reasons[k]
+    src, out, dlq = create_topic(kafka_bootstrap, unique("in")), unique("pred"), unique("dlq")
+    produce(kafka_bootstrap, src, stream, keys=[b"key-%d" % i for i in range(len(stream))])
+    proc = subprocess.run(streamrnn_cmd(*run_args(kafka_bootstrap, src, out, unique("g"), "--idle-timeout", "4",
+                                                  "--dead-letter", f"kafka://{kafka_bootstrap}/{dlq}",
+                                                  "--max-message-bytes", "4096")),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert f"events in: {len(stream):,}  predictions out: {len(good):,}  dead-lettered: {len(expect):,}" in proc.stderr
+    letters = consume_all(kafka_bootstrap, dlq)
+    assert len(letters) == len(expect)
+    for m in letters:
+        headers = dict(m.headers)
+        offset = int(headers["streamrnn.source"].decode().rsplit("/", 1)[1])
+        assert expect[offset] in headers["streamrnn.error"].decode()
+        assert m.value == stream[offset]  # the original bytes
+        assert m.key == b"key-%d" % offset  # and key
+    assert len(consume_all(kafka_bootstrap, out)) == len(good)
