@@ -41,6 +41,7 @@ class RecurrentEstimator:
         loss: str = "squared",
         huber_delta: float = 1.0,
         normalize: bool = True,
+        embedding_size: int | None = None,
         dtype: str = "float64",
         seed: int | None = None,
     ):
@@ -55,12 +56,15 @@ class RecurrentEstimator:
         self.loss = loss
         self.huber_delta = huber_delta
         self.normalize = normalize
+        self.embedding_size = embedding_size
         self.dtype = dtype
         self.seed = seed
         self._check_params()
         self._rng = np.random.default_rng(seed)
-        self._features: dict = {}  # feature name (or (name, category)) -> input column
+        self._features: dict = {}  # feature name (or (name, category)) -> dense input column
         self._categorical: list[bool] = []
+        self._slots: dict = {}  # categorical feature name -> embedding slot
+        self._tokens_index: dict = {}  # (name, category) -> embedding row
         self._n_outputs = 1
         self._cfg: layout.Config | None = None
         self._meta = None
@@ -69,6 +73,7 @@ class RecurrentEstimator:
         self._xbuf = None
         self._present = None
         self._cat_mask = None
+        self._tokbuf = None
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self):
@@ -90,6 +95,9 @@ class RecurrentEstimator:
             raise ValueError("update_every must not exceed truncation: every loss must fall in the window")
         if not (self.lr > 0):
             raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if self.embedding_size is not None and (
+                not isinstance(self.embedding_size, numbers.Integral) or self.embedding_size < 1):
+            raise ValueError(f"embedding_size must be None or a positive integer, got {self.embedding_size!r}")
 
     @property
     def _is_stochastic(self):
@@ -98,7 +106,7 @@ class RecurrentEstimator:
     def _head(self):
         return self.loss
 
-    def _config(self, n_inputs, n_outputs):
+    def _config(self, n_inputs, n_outputs, out_capacity, slots, n_tokens, token_capacity):
         return layout.Config(
             cell=self.cell,
             num_layers=self.num_layers,
@@ -111,23 +119,30 @@ class RecurrentEstimator:
             optimizer=self.optimizer,
             normalize_inputs=self.normalize,
             normalize_target=self.normalize,
+            out_capacity=out_capacity,
+            embedding_size=self.embedding_size or 0,
+            slots=slots,
+            n_tokens=n_tokens,
+            token_capacity=token_capacity,
         )
 
     # ------------------------------------------------------------------ state
-    def _init_params(self, cfg, meta, mem, new_inputs, new_outputs):
-        """Initialise the parameters that a (re)allocation added: all of them at the start, else
-        the input rows of new features and the output columns of new classes."""
+    def _init_params(self, cfg, meta, mem, old):
+        """Initialise what a (re)allocation activated: every parameter at the start, else the input
+        rows of new features and the embedding rows of new tokens (new classes start at 0)."""
         H, G = cfg.hidden_size, cfg.gate_width
         scale = 1.0 / math.sqrt(H)
         rng = self._rng
-        if self._cfg is None:
+        e = cfg.embedding_size
+        if old is None:
             for layer in range(cfg.num_layers):
-                n_in = cfg.n_inputs if layer == 0 else H
+                n_in = cfg.layer0_inputs if layer == 0 else H
                 layout.block(mem, meta, E.WX, layer, (n_in, G))[:] = rng.uniform(-scale, scale, (n_in, G))
                 layout.block(mem, meta, E.WH, layer, (H, G))[:] = rng.uniform(-scale, scale, (H, G))
                 if cfg.cell == "lstm":  # forget gate bias 1: remember by default
                     layout.block(mem, meta, E.BX, layer, (G,))[H : 2 * H] = 1.0
-            layout.block(mem, meta, E.WY, 0, (H, cfg.n_outputs))[:] = rng.uniform(-scale, scale, (H, cfg.n_outputs))
+            wy = layout.block(mem, meta, E.WY, 0, (H, cfg.out_capacity))
+            wy[:, : cfg.n_outputs] = rng.uniform(-scale, scale, (H, cfg.n_outputs))
             hyper = layout.block(mem, meta, E.HYPER, 0, (E.N_HYPER,))
             hyper[E.LR] = self.lr
             hyper[E.CLIP_NORM] = self.clip_norm
@@ -138,22 +153,43 @@ class RecurrentEstimator:
             hyper[E.RHO] = 0.99
             hyper[E.HUBER_DELTA] = self.huber_delta
             hyper[E.X_CLIP] = 10.0
-            return
-        if new_inputs:
-            wx = layout.block(mem, meta, E.WX, 0, (cfg.n_inputs, G))
-            wx[-new_inputs:] = rng.uniform(-scale, scale, (new_inputs, G))
-
-    def _resize(self, n_inputs, n_outputs):
-        cfg = self._config(n_inputs, n_outputs)
-        if self._cfg is None:
-            meta, mem, scratch = layout.allocate(cfg, _DTYPES[self.dtype])
-            new_inputs = n_inputs
+            old_inputs, old_tokens = 0, 0
         else:
-            meta, mem, scratch = layout.regrow(self._cfg, self._meta, self._mem, cfg)
-            new_inputs = n_inputs - self._cfg.n_inputs
-        self._init_params(cfg, meta, mem, new_inputs, n_outputs - (self._cfg.n_outputs if self._cfg else 0))
+            old_inputs, old_tokens = old.n_inputs, old.n_tokens
+        new_inputs = cfg.n_inputs - old_inputs
+        if new_inputs and old is not None:
+            wx = layout.block(mem, meta, E.WX, 0, (cfg.layer0_inputs, G))
+            wx[-new_inputs:] = rng.uniform(-scale, scale, (new_inputs, G))
+        if cfg.n_tokens > old_tokens:
+            emb = layout.block(mem, meta, E.EMB, 0, (cfg.token_capacity, e))
+            emb[old_tokens : cfg.n_tokens] = rng.normal(0.0, 1.0, (cfg.n_tokens - old_tokens, e))
+
+    def _resize(self, n_inputs=None, n_outputs=None):
+        """Make room for the current features, classes and tokens; reallocate only when a shape
+        changes (class and token capacity double)."""
+        old = self._cfg
+        n_inputs = len(self._features) if n_inputs is None else n_inputs
+        n_outputs = self._n_outputs if n_outputs is None else n_outputs
+        n_tokens = len(self._tokens_index)
+        out_cap = n_outputs if old is None else old.out_capacity
+        if n_outputs > out_cap:
+            out_cap = max(2 * out_cap, n_outputs)
+        tok_cap = 0 if old is None else old.token_capacity
+        if n_tokens > tok_cap:
+            tok_cap = max(2 * tok_cap, n_tokens, 8)
+        cfg = self._config(n_inputs, max(n_outputs, 0), max(out_cap, 1), len(self._slots), n_tokens, tok_cap)
+        if old is None:
+            meta, mem, scratch = layout.allocate(cfg, _DTYPES[self.dtype])
+        elif cfg.same_shape(old):
+            meta, mem, scratch = self._meta, self._mem, self._scratch
+            meta[E.N_OUT] = cfg.n_outputs
+            meta[E.N_TOKENS] = cfg.n_tokens
+        else:
+            meta, mem, scratch = layout.regrow(old, self._meta, self._mem, cfg)
+        self._init_params(cfg, meta, mem, old)
         self._cfg, self._meta, self._mem, self._scratch = cfg, meta, mem, scratch
-        self._make_buffers()
+        if old is None or old.n_inputs != cfg.n_inputs or old.slots != cfg.slots:
+            self._make_buffers()
 
     def _make_buffers(self):
         n = self._cfg.n_inputs
@@ -161,11 +197,12 @@ class RecurrentEstimator:
         self._xbuf = np.zeros(n, dtype=dt)
         self._present = np.zeros(n, dtype=np.uint8)
         self._cat_mask = np.array(self._categorical, dtype=np.uint8)
+        self._tokbuf = np.full(self._cfg.slots, -1.0, dtype=dt)
 
     def __getstate__(self):
         state = self.__dict__.copy()
         # scratch and input buffers are recomputed on every call: not part of the model
-        for k in ("_scratch", "_xbuf", "_present", "_cat_mask"):
+        for k in ("_scratch", "_xbuf", "_present", "_cat_mask", "_tokbuf"):
             state[k] = None
         return state
 
@@ -176,8 +213,9 @@ class RecurrentEstimator:
             self._make_buffers()
 
     # ------------------------------------------------------------------ inputs
-    def _vectorize(self, x: dict, learn: bool, extra: dict | None = None):
-        """Fill the input buffers from ``x``; with ``learn``, add columns for new features.
+    def _vectorize(self, x: dict, learn: bool):
+        """Fill the input buffers from ``x``; with ``learn``, add inputs for new features and
+        embedding rows for new categories.
 
         Raises ``ValueError`` naming the feature on a non-finite number or an unsupported type,
         before anything in the model changes.
@@ -185,13 +223,23 @@ class RecurrentEstimator:
         if not isinstance(x, dict):
             raise ValueError(f"x must be a dict of features, got {type(x).__name__}")
         index = self._features
-        new = []
-        known = []
+        embed = self.embedding_size is not None
+        new = []  # (key, value, is_categorical) of dense inputs not seen before
+        known = []  # (column, value)
+        new_tokens = []  # (name, key) of embedded categories not seen before
+        tokens = []  # (slot name, token row)
         for name, value in x.items():
             if value is None:
                 continue
             if isinstance(value, str):
                 key = (name, value)
+                if embed:
+                    row = self._tokens_index.get(key)
+                    if row is not None:
+                        tokens.append((name, row))
+                    elif learn:
+                        new_tokens.append((name, key))
+                    continue
                 v = 1.0
             elif isinstance(value, (numbers.Real, np.number)) and not isinstance(value, complex):
                 key = name
@@ -217,26 +265,40 @@ class RecurrentEstimator:
                     new.append((key, v, isinstance(value, str)))
                 continue
             known.append((i, v))
+        grow = self._cfg is None
         if new:
-            # columns are added in sorted order so that the key order of a dict never matters
+            # inputs are added in sorted order so that the key order of a dict never matters
             new.sort(key=lambda t: _sort_key(t[0]))
             for key, _, is_cat in new:
                 index[key] = len(index)
                 self._categorical.append(is_cat)
-            self._resize(len(index), self._n_outputs)
             known.extend((index[key], v) for key, v, _ in new)
-        if self._cfg is None:
-            self._resize(len(index), self._n_outputs)
+            grow = True
+        if new_tokens:
+            new_tokens.sort(key=lambda t: _sort_key(t[1]))
+            for name, key in new_tokens:
+                self._slots.setdefault(name, len(self._slots))
+                self._tokens_index[key] = len(self._tokens_index)
+                tokens.append((name, self._tokens_index[key]))
+            grow = True
+        if grow:
+            self._resize()
         buf, present = self._xbuf, self._present
         buf[:] = 0.0
         present[:] = self._cat_mask  # a category not given reads as 0, and is an observation
         for i, v in known:
             buf[i] = v
             present[i] = 1
+        if embed:
+            tok = self._tokbuf
+            tok[:] = -1.0
+            for name, row in tokens:
+                tok[self._slots[name]] = row
 
     def _learn(self, x: dict, target: float) -> float:
         self._vectorize(x, learn=True)
-        return float(E.learn_step(self._mem, self._meta, self._scratch, self._xbuf, self._present, target))
+        return float(E.learn_step(self._mem, self._meta, self._scratch, self._xbuf, self._present, self._tokbuf,
+                                  target))
 
     def _predict_out(self, x: dict):
         """The head's output for ``x`` from the current state (None before anything is learned)."""
@@ -244,7 +306,7 @@ class RecurrentEstimator:
             return None
         self._vectorize(x, learn=False)
         out = np.empty(self._cfg.n_outputs, dtype=self._mem.dtype)
-        E.predict_step(self._mem, self._meta, self._scratch, self._xbuf, self._present, out)
+        E.predict_step(self._mem, self._meta, self._scratch, self._xbuf, self._present, self._tokbuf, out)
         return out
 
     # ------------------------------------------------------------------ introspection

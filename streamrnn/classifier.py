@@ -36,6 +36,11 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
         Learning rate.
     clip_norm
         The gradient is rescaled to this global norm when it is longer (0 disables clipping).
+    embedding_size
+        With a size, categorical (string) features go through a learned embedding of that size
+        (the sum over features of one row per `name=value`, updated sparsely), so the cost of an
+        event does not grow with the number of categories; with `None`, each category is a
+        one-hot input.
     normalize
         Standardise the inputs online.
     dtype
@@ -66,6 +71,7 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
         lr: float = 3e-3,
         clip_norm: float = 1.0,
         normalize: bool = True,
+        embedding_size: int | None = None,
         dtype: str = "float64",
         seed: int | None = None,
     ):
@@ -79,6 +85,7 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
             lr=lr,
             clip_norm=clip_norm,
             normalize=normalize,
+            embedding_size=embedding_size,
             dtype=dtype,
             seed=seed,
         )
@@ -116,7 +123,7 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
         self._class_index[y] = k
         self._n_outputs = k + 1
         if self._cfg is not None:
-            self._resize(self._cfg.n_inputs, self._n_outputs)
+            self._resize()
         return k
 
     def learn_one(self, x: dict, y) -> None:
@@ -127,9 +134,9 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
         (in nats; divide by ln 2 for bits). It costs nothing extra: the forward pass that learns
         computes it."""
         k = self._target_index(y)
-        # validate x before the class set grows, so bad input leaves the model as it was
-        self._vectorize(x, learn=False)
         if k is None:
+            # validate x before the class set grows, so bad input leaves the model as it was
+            self._vectorize(x, learn=False)
             k = self._add_class(y)
         return self._learn(x, float(k))
 

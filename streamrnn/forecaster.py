@@ -43,6 +43,11 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         `"squared"` or `"huber"`.
     huber_delta
         Where the Huber loss turns linear, in standard deviations of the target.
+    embedding_size
+        With a size, categorical (string) features go through a learned embedding of that size
+        (the sum over features of one row per `name=value`, updated sparsely), so the cost of an
+        event does not grow with the number of categories; with `None`, each category is a
+        one-hot input.
     normalize
         Standardise inputs and target online.
     dtype
@@ -79,6 +84,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         loss: str = "squared",
         huber_delta: float = 1.0,
         normalize: bool = True,
+        embedding_size: int | None = None,
         dtype: str = "float64",
         seed: int | None = None,
     ):
@@ -94,6 +100,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
             loss=loss,
             huber_delta=huber_delta,
             normalize=normalize,
+            embedding_size=embedding_size,
             dtype=dtype,
             seed=seed,
         )
@@ -130,10 +137,12 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         dt = self._mem.dtype
         X = np.zeros((horizon, n), dtype=dt)
         present = np.zeros((horizon, n), dtype=np.uint8)
+        tokens = np.full((horizon, self._cfg.slots), -1.0, dtype=dt)
         for s in range(horizon):
             self._vectorize(self._inputs(xs[s] if xs else None, self._last_y if s == 0 else 0.0), learn=False)
             X[s] = self._xbuf
             present[s] = self._present
+            tokens[s] = self._tokbuf
         out = np.empty(horizon, dtype=dt)
-        E.rollout(self._mem, self._meta, self._scratch, X, present, 0, out)
+        E.rollout(self._mem, self._meta, self._scratch, X, present, tokens, 0, out)
         return [float(v) for v in out]

@@ -1,9 +1,12 @@
 """The flat state of a model: which block lives where in ``mem``, ``meta`` and ``scratch``.
 
-A layout is a list of named blocks with shapes. :func:`allocate` builds ``meta`` and zeroed
+A layout is a list of blocks with shapes. :func:`allocate` builds ``meta`` and zeroed
 ``mem``/``scratch`` arrays for a configuration; :func:`regrow` builds the arrays for a bigger
-configuration (more inputs, more classes) and copies every block of the old state into the
-top-left corner of its new block, so learning goes on where it was.
+configuration (more inputs, more class or token capacity) and copies every block of the old state
+into the top-left corner of its new block, so learning goes on where it was.
+
+Classes and embedding tokens are allocated with spare capacity (doubling), so that a growing
+vocabulary costs amortised O(1) reallocations; ``meta`` says how many are active.
 """
 
 from __future__ import annotations
@@ -26,14 +29,19 @@ class Config:
     cell: str
     num_layers: int
     hidden_size: int
-    n_inputs: int
-    n_outputs: int
+    n_inputs: int  # dense inputs (numbers, one-hot categories)
+    n_outputs: int  # active outputs
     truncation: int
     update_every: int
     head: str
     optimizer: str
     normalize_inputs: bool
     normalize_target: bool
+    out_capacity: int = 1
+    embedding_size: int = 0
+    slots: int = 0  # categorical features feeding the embedding
+    n_tokens: int = 0  # active embedding rows
+    token_capacity: int = 0
 
     @property
     def gate_width(self):
@@ -43,18 +51,30 @@ class Config:
     def rows(self):
         return 2 * self.truncation + 2
 
+    @property
+    def layer0_inputs(self):
+        """Layer 0 reads [embedding (embedding_size) | dense inputs (n_inputs)]: dense inputs come
+        last, so that new ones append rows and the old state stays in the corner."""
+        return self.n_inputs + self.embedding_size
+
+    def same_shape(self, other: "Config") -> bool:
+        """Whether both configurations have the same arrays (they may differ in active counts)."""
+        return (dataclasses.replace(self, n_outputs=0, n_tokens=0)
+                == dataclasses.replace(other, n_outputs=0, n_tokens=0))
+
     def param_blocks(self):
         H, G = self.hidden_size, self.gate_width
         blocks = []
         for layer in range(self.num_layers):
-            n_in = self.n_inputs if layer == 0 else H
+            n_in = self.layer0_inputs if layer == 0 else H
             blocks += [
                 (E.WX, layer, (n_in, G)),
                 (E.WH, layer, (H, G)),
                 (E.BX, layer, (G,)),
                 (E.BH, layer, (H if self.cell == "gru" else 0,)),
             ]
-        blocks += [(E.WY, 0, (H, self.n_outputs)), (E.BY, 0, (self.n_outputs,))]
+        blocks += [(E.WY, 0, (H, self.out_capacity)), (E.BY, 0, (self.out_capacity,))]
+        blocks += [(E.EMB, 0, (self.token_capacity, self.embedding_size))]  # last: sparse updates
         return blocks
 
     def state_blocks(self):
@@ -66,18 +86,19 @@ class Config:
             (E.XCOUNT, 0, (I,)),
             (E.YSTAT, 0, (3,)),
             (E.HYPER, 0, (E.N_HYPER,)),
-            (E.XS, 0, (B, I)),
+            (E.XS, 0, (B, self.layer0_inputs)),
             (E.HS, 0, (L, B, H)),
             (E.CS, 0, (L, B, cw)),
             (E.ACT, 0, (L, B, G)),
             (E.AUX, 0, (L, B, H)),
             (E.YS, 0, (B,)),
+            (E.TOK, 0, (B, self.slots)),
         ]
 
     def scratch_blocks(self):
-        L, H, G, K, I, O = (self.num_layers, self.hidden_size, self.gate_width, self.truncation,
-                            self.n_inputs, self.n_outputs)
+        L, H, G, K, O = self.num_layers, self.hidden_size, self.gate_width, self.truncation, self.out_capacity
         cw = H if self.cell == "lstm" else 0
+        e, S = self.embedding_size, self.slots
         return [
             (E.DAX, 0, (L, K, G)),
             (E.DAH, 0, (L, K, G)),
@@ -86,16 +107,24 @@ class Config:
             (E.CARRY, 0, (2, H)),
             (E.DOUT, 0, (O,)),
             (E.OUT, 0, (O,)),
-            (E.PX, 0, (I,)),
+            (E.PX, 0, (self.layer0_inputs,)),
             (E.PH, 0, (L, 2, H)),
             (E.PC, 0, (L, 2, cw)),
             (E.PACT, 0, (L, 1, G)),
             (E.PAUX, 0, (L, 1, H)),
+            (E.DEMB, 0, (K, e)),
+            (E.GEROWS, 0, (K * S, e)),
+            (E.TOUCHED, 0, (K * S,)),
+            (E.MARK, 0, (self.token_capacity,)),
         ]
 
 
 def _size(shape):
     return int(np.prod(shape, dtype=np.int64))
+
+
+def _set(meta, kind, layer, offset):
+    meta[E.OFFSETS + kind * E.MAX_LAYERS + layer] = offset
 
 
 def allocate(cfg: Config, dtype=np.float64):
@@ -104,20 +133,24 @@ def allocate(cfg: Config, dtype=np.float64):
         raise ValueError(f"num_layers must be at most {E.MAX_LAYERS}")
     meta = np.zeros(E.OFFSETS + E.N_KINDS * E.MAX_LAYERS, dtype=np.int64)
     off = 0
+    n_dense = 0
     for kind, layer, shape in cfg.param_blocks():
-        meta[E.OFFSETS + kind * E.MAX_LAYERS + layer] = off
+        if kind == E.EMB:
+            n_dense = off
+        _set(meta, kind, layer, off)
         off += _size(shape)
     n_params = off
     off = 3 * n_params  # parameters, then the optimizer's two moment vectors mirroring them
     for kind, layer, shape in cfg.state_blocks():
-        meta[E.OFFSETS + kind * E.MAX_LAYERS + layer] = off
+        _set(meta, kind, layer, off)
         off += _size(shape)
     mem = np.zeros(off, dtype=dtype)
-    off = n_params  # the gradient mirrors the parameters at the start of scratch
+    off = n_dense  # the gradient of the dense parameters mirrors them at the start of scratch
     for kind, layer, shape in cfg.scratch_blocks():
-        meta[E.OFFSETS + kind * E.MAX_LAYERS + layer] = off
+        _set(meta, kind, layer, off)
         off += _size(shape)
     scratch = np.zeros(off, dtype=dtype)
+    block(mem, meta, E.TOK, 0, (cfg.rows, cfg.slots))[:] = -1.0
 
     meta[E.CELL] = CELLS[cfg.cell]
     meta[E.LAYERS] = cfg.num_layers
@@ -125,15 +158,21 @@ def allocate(cfg: Config, dtype=np.float64):
     meta[E.GATES] = GATES[cfg.cell]
     meta[E.N_IN] = cfg.n_inputs
     meta[E.N_OUT] = cfg.n_outputs
+    meta[E.OUT_CAP] = cfg.out_capacity
     meta[E.TRUNCATION] = cfg.truncation
     meta[E.ROWS] = cfg.rows
     meta[E.UPDATE_EVERY] = cfg.update_every
     meta[E.HEAD] = HEADS[cfg.head]
     meta[E.OPTIMIZER] = OPTIMIZERS[cfg.optimizer]
     meta[E.N_PARAMS] = n_params
+    meta[E.N_DENSE] = n_dense
     meta[E.NORM_X] = int(cfg.normalize_inputs)
     meta[E.NORM_Y] = int(cfg.normalize_target)
     meta[E.CELL_WIDTH] = cfg.hidden_size if cfg.cell == "lstm" else 0
+    meta[E.EMBED] = cfg.embedding_size
+    meta[E.SLOTS] = cfg.slots
+    meta[E.N_TOKENS] = cfg.n_tokens
+    meta[E.TOKEN_CAP] = cfg.token_capacity
     meta[E.POS] = 1  # row 0 is the initial (zero) state
     return meta, mem, scratch
 
@@ -157,5 +196,5 @@ def regrow(old_cfg: Config, meta, mem, new_cfg: Config):
     for (kind, layer, old_shape), (_, _, new_shape) in zip(old_cfg.state_blocks(), new_cfg.state_blocks()):
         corner = tuple(slice(0, s) for s in old_shape)
         block(new_mem, new_meta, kind, layer, new_shape)[corner] = block(mem, meta, kind, layer, old_shape)
-    new_meta[E.POS : E.OPT_STEP + 1] = meta[E.POS : E.OPT_STEP + 1]
+    new_meta[E.POS : E.N_TOUCHED + 1] = meta[E.POS : E.N_TOUCHED + 1]
     return new_meta, new_mem, new_scratch

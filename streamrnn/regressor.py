@@ -47,6 +47,11 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
         `"squared"` or `"huber"`.
     huber_delta
         Where the Huber loss turns linear, in standard deviations of the target.
+    embedding_size
+        With a size, categorical (string) features go through a learned embedding of that size
+        (the sum over features of one row per `name=value`, updated sparsely), so the cost of an
+        event does not grow with the number of categories; with `None`, each category is a
+        one-hot input.
     normalize
         Standardise inputs and target online.
     dtype
@@ -79,6 +84,7 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
         loss: str = "squared",
         huber_delta: float = 1.0,
         normalize: bool = True,
+        embedding_size: int | None = None,
         dtype: str = "float64",
         seed: int | None = None,
     ):
@@ -94,6 +100,7 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
             loss=loss,
             huber_delta=huber_delta,
             normalize=normalize,
+            embedding_size=embedding_size,
             dtype=dtype,
             seed=seed,
         )

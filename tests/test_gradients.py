@@ -14,7 +14,9 @@ def window_loss(mem, meta, scratch):
     mem = mem.copy()
     L, H, B = int(meta[E.LAYERS]), int(meta[E.HIDDEN]), int(meta[E.ROWS])
     G = int(meta[E.GATES]) * H
-    xs = layout.block(mem, meta, E.XS, 0, (B, int(meta[E.N_IN])))
+    e, S = int(meta[E.EMBED]), int(meta[E.SLOTS])
+    xs = layout.block(mem, meta, E.XS, 0, (B, int(meta[E.N_IN]) + e))
+    tok = layout.block(mem, meta, E.TOK, 0, (B, S))
     ys = layout.block(mem, meta, E.YS, 0, (B,))
     hs = layout.block(mem, meta, E.HS, 0, (L, B, H))
     cs = layout.block(mem, meta, E.CS, 0, (L, B, int(meta[E.CELL_WIDTH])))
@@ -24,6 +26,7 @@ def window_loss(mem, meta, scratch):
     W = min(int(meta[E.TRUNCATION]), int(meta[E.N_STEPS]))
     n_loss = min(int(meta[E.UPDATE_EVERY]), W)
     for r in range(pos - W, pos):
+        E.embed_input(mem, meta, tok[r], xs[r, :e])  # the embedding rows may be perturbed
         E.forward_stack(mem, meta, xs[r], hs, cs, r - 1, r, act, aux, r)
     return sum(E.step_loss(mem, meta, scratch, r, ys[r]) for r in range(pos - n_loss, pos))
 
@@ -43,11 +46,12 @@ def trained_window(model, n_events, rng):
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 @pytest.mark.parametrize("head", ["squared", "huber", "softmax"])
-@pytest.mark.parametrize("truncation,update_every,num_layers", [(5, 1, 1), (6, 3, 2), (4, 4, 1)])
-def test_gradient_matches_finite_differences(cell, head, truncation, update_every, num_layers):
+@pytest.mark.parametrize("truncation,update_every,num_layers,embedding_size", [
+    (5, 1, 1, None), (6, 3, 2, None), (4, 4, 1, None), (5, 2, 1, 3), (4, 1, 2, 2)])
+def test_gradient_matches_finite_differences(cell, head, truncation, update_every, num_layers, embedding_size):
     rng = np.random.default_rng(0)
     params = dict(cell=cell, hidden_size=5, num_layers=num_layers, truncation=truncation,
-                  update_every=update_every, seed=3)
+                  update_every=update_every, embedding_size=embedding_size, seed=3)
     if head == "softmax":
         model = streamrnn.RecurrentClassifier(**params)
     else:
@@ -58,7 +62,19 @@ def test_gradient_matches_finite_differences(cell, head, truncation, update_ever
     P = int(meta[E.N_PARAMS])
 
     E.compute_gradient(mem, meta, scratch)
-    analytic = scratch[:P].copy()
+    analytic = np.zeros(P)
+    D = int(meta[E.N_DENSE])
+    analytic[:D] = scratch[:D]
+    e, S, K = int(meta[E.EMBED]), int(meta[E.SLOTS]), int(meta[E.TRUNCATION])
+    if e:
+        # the embedding gradient is sparse: one row per token used in the window
+        rows = layout.block(scratch, meta, E.GEROWS, 0, (K * S, e))
+        touched = layout.block(scratch, meta, E.TOUCHED, 0, (K * S,))
+        emb = int(meta[E.OFFSETS + E.EMB * E.MAX_LAYERS])
+        for r in range(int(meta[E.N_TOUCHED])):
+            tk = int(touched[r])
+            analytic[emb + tk * e : emb + (tk + 1) * e] = rows[r]
+        assert int(meta[E.N_TOUCHED]) > 0
 
     numeric = np.zeros(P)
     eps = 1e-6

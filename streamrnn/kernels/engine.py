@@ -24,8 +24,12 @@ from ._jit import kernel
 # --- meta: header slots -----------------------------------------------------------------------
 CELL, LAYERS, HIDDEN, GATES, N_IN, N_OUT, TRUNCATION, ROWS, UPDATE_EVERY = range(9)
 HEAD, OPTIMIZER, N_PARAMS, NORM_X, NORM_Y, CELL_WIDTH = range(9, 15)
+# N_OUT classes are active out of OUT_CAP allocated; N_TOKENS embedding rows out of TOKEN_CAP.
+# The embedding table is the last parameter block: parameters before N_DENSE get dense updates,
+# embedding rows sparse ones (only the rows used in the window).
+OUT_CAP, EMBED, SLOTS, N_TOKENS, TOKEN_CAP, N_DENSE = range(15, 21)
 # counters that advance with the stream
-POS, N_STEPS, N_SINCE_UPDATE, N_UPDATES, N_SKIPPED, OPT_STEP = range(16, 22)
+POS, N_STEPS, N_SINCE_UPDATE, N_UPDATES, N_SKIPPED, OPT_STEP, N_TOUCHED = range(22, 29)
 # block offsets: meta[OFFSETS + kind * MAX_LAYERS + layer]
 OFFSETS = 32
 MAX_LAYERS = 8
@@ -34,13 +38,13 @@ RNN, GRU, LSTM = 0, 1, 2
 
 # --- block kinds ------------------------------------------------------------------------------
 # parameters, first in mem, in this order; the optimizer moments mirror them at +P and +2P, and
-# the gradient mirrors them at the same offsets in scratch
-WX, WH, BX, BH, WY, BY = range(6)
+# the gradient of the dense ones mirrors them at the same offsets in scratch
+WX, WH, BX, BH, WY, BY, EMB = range(7)
 # the rest of the state
-XMEAN, XM2, XCOUNT, YSTAT, HYPER, XS, HS, CS, ACT, AUX, YS = range(6, 17)
+XMEAN, XM2, XCOUNT, YSTAT, HYPER, XS, HS, CS, ACT, AUX, YS, TOK = range(7, 19)
 # scratch
-DAX, DAH, DHIN, DXB, CARRY, DOUT, OUT, PX, PH, PC, PACT, PAUX = range(17, 29)
-N_KINDS = 29
+DAX, DAH, DHIN, DXB, CARRY, DOUT, OUT, PX, PH, PC, PACT, PAUX, DEMB, GEROWS, TOUCHED, MARK = range(19, 35)
+N_KINDS = 35
 
 # --- hyperparameters, mem[HYPER + k] ----------------------------------------------------------
 LR, CLIP_NORM, BETA1, BETA2, EPS, MOMENTUM, RHO, HUBER_DELTA, X_CLIP = range(9)
@@ -145,6 +149,23 @@ def denormalise_target(mem, meta, v):
 
 
 @kernel
+def embed_input(mem, meta, tokens, dest):
+    """``dest`` = the sum of the embedding rows of the active tokens (-1: slot empty)."""
+    e = meta[EMBED]
+    if e == 0:
+        return
+    table = _mat(mem, meta, EMB, 0, meta[TOKEN_CAP], e)
+    for k in range(e):
+        dest[k] = 0.0
+    for s in range(tokens.shape[0]):
+        tok = int(tokens[s])
+        if tok >= 0:
+            row = table[tok]
+            for k in range(e):
+                dest[k] += row[k]
+
+
+@kernel
 def forward_stack(mem, meta, x, hs, cs, src, dst, act, aux, adst):
     """Forward all layers one step: state row ``src`` of ``hs``/``cs`` -> row ``dst``.
 
@@ -155,7 +176,7 @@ def forward_stack(mem, meta, x, hs, cs, src, dst, act, aux, adst):
     H = meta[HIDDEN]
     G = meta[GATES] * H
     for l in range(L):
-        n_in = meta[N_IN] if l == 0 else H
+        n_in = meta[N_IN] + meta[EMBED] if l == 0 else H
         inp = x if l == 0 else hs[l - 1, dst]
         wx = _mat(mem, meta, WX, l, n_in, G)
         wh = _mat(mem, meta, WH, l, H, G)
@@ -180,8 +201,9 @@ def _slide(mem, meta):
     B = meta[ROWS]
     keep = meta[TRUNCATION] + 1
     src = B - keep
-    xs = _mat(mem, meta, XS, 0, B, meta[N_IN])
+    xs = _mat(mem, meta, XS, 0, B, meta[N_IN] + meta[EMBED])
     ys = _vec(mem, meta, YS, 0, B)
+    tok = _mat(mem, meta, TOK, 0, B, meta[SLOTS])
     hs = _cube(mem, meta, HS, 0, L, B, H)
     cs = _cube(mem, meta, CS, 0, L, B, meta[CELL_WIDTH])
     act = _cube(mem, meta, ACT, 0, L, B, G)
@@ -189,6 +211,7 @@ def _slide(mem, meta):
     for r in range(keep):
         xs[r] = xs[src + r]
         ys[r] = ys[src + r]
+        tok[r] = tok[src + r]
         for l in range(L):
             hs[l, r] = hs[l, src + r]
             cs[l, r] = cs[l, src + r]
@@ -199,9 +222,10 @@ def _slide(mem, meta):
 
 @kernel
 def _head_out(mem, meta, h, out):
+    """The head's output for the active classes: ``out`` has N_OUT entries."""
     H = meta[HIDDEN]
-    O = meta[N_OUT]
-    heads.linear_forward(_mat(mem, meta, WY, 0, H, O), _vec(mem, meta, BY, 0, O), h, out)
+    C = meta[OUT_CAP]
+    heads.linear_forward(_mat(mem, meta, WY, 0, H, C), _vec(mem, meta, BY, 0, C), h, out)
 
 
 @kernel
@@ -221,7 +245,10 @@ def compute_gradient(mem, meta, scratch):
     first = pos - W
     hyper = _vec(mem, meta, HYPER, 0, N_HYPER)
 
-    xs = _mat(mem, meta, XS, 0, B, meta[N_IN])
+    C = meta[OUT_CAP]
+    n_dense_in = meta[N_IN]
+    X0 = n_dense_in + meta[EMBED]
+    xs = _mat(mem, meta, XS, 0, B, X0)
     ys = _vec(mem, meta, YS, 0, B)
     hs = _cube(mem, meta, HS, 0, L, B, H)
     cs = _cube(mem, meta, CS, 0, L, B, meta[CELL_WIDTH])
@@ -237,9 +264,9 @@ def compute_gradient(mem, meta, scratch):
     out = _vec(scratch, meta, OUT, 0, O)
 
     # head: loss on the last n_loss steps
-    wy = _mat(mem, meta, WY, 0, H, O)
-    gwy = _mat(scratch, meta, WY, 0, H, O)
-    gby = _vec(scratch, meta, BY, 0, O)
+    wy = _mat(mem, meta, WY, 0, H, C)
+    gwy = _mat(scratch, meta, WY, 0, H, C)
+    gby = _vec(scratch, meta, BY, 0, C)
     gwy[:] = 0.0
     gby[:] = 0.0
     dh_in[:] = 0.0
@@ -260,7 +287,7 @@ def compute_gradient(mem, meta, scratch):
 
     # layers, top to bottom; the input gradient of layer l is the dh_in of layer l - 1
     for l in range(L - 1, -1, -1):
-        n_in = meta[N_IN] if l == 0 else H
+        n_in = X0 if l == 0 else H
         wx = _mat(mem, meta, WX, l, n_in, G)
         wh = _mat(mem, meta, WH, l, H, G)
         da_x = dax[l, :W]
@@ -290,7 +317,41 @@ def compute_gradient(mem, meta, scratch):
         if l > 0:
             np.dot(da_x, wx.T, dxb)
             dh_in[:] = dxb
+        elif meta[EMBED] > 0:
+            _embedding_gradient(mem, meta, scratch, da_x, wx[: meta[EMBED]], first, pos)
     return loss
+
+
+@kernel
+def _embedding_gradient(mem, meta, scratch, da_x, wx_emb, first, pos):
+    """Gradient of the embedding rows used in the window, gathered in GEROWS (one row per
+    distinct token, listed in TOUCHED; MARK maps a token to its row)."""
+    e = meta[EMBED]
+    K = meta[TRUNCATION]
+    S = meta[SLOTS]
+    W = pos - first
+    demb = _mat(scratch, meta, DEMB, 0, K, e)[:W]
+    np.dot(da_x, wx_emb.T, demb)
+    tok = _mat(mem, meta, TOK, 0, meta[ROWS], S)
+    rows = _mat(scratch, meta, GEROWS, 0, K * S, e)
+    touched = _vec(scratch, meta, TOUCHED, 0, K * S)
+    mark = _vec(scratch, meta, MARK, 0, meta[TOKEN_CAP])
+    n = 0
+    for t in range(W):
+        for s in range(S):
+            tk = int(tok[first + t, s])
+            if tk < 0:
+                continue
+            r = int(mark[tk]) - 1  # 0 means unmarked
+            if r < 0:
+                r = n
+                n += 1
+                mark[tk] = r + 1
+                touched[r] = tk
+                rows[r, :] = 0.0
+            for k in range(e):
+                rows[r, k] += demb[t, k]
+    meta[N_TOUCHED] = n
 
 
 @kernel
@@ -298,30 +359,56 @@ def apply_gradient(mem, meta, scratch):
     """Clip by global norm and take one optimizer step. Returns False (and counts the skip) when
     the gradient is not finite: the parameters are then left as they were."""
     P = meta[N_PARAMS]
+    D = meta[N_DENSE]
+    e = meta[EMBED]
     hyper = _vec(mem, meta, HYPER, 0, N_HYPER)
-    grad = scratch[:P]
-    norm = optim.global_norm(grad)
+    grad = scratch[:D]
+    n_rows = meta[N_TOUCHED]
+    rows = _mat(scratch, meta, GEROWS, 0, meta[TRUNCATION] * meta[SLOTS], e)[:n_rows]
+    touched = _vec(scratch, meta, TOUCHED, 0, meta[TRUNCATION] * meta[SLOTS])
+    mark = _vec(scratch, meta, MARK, 0, meta[TOKEN_CAP])
+    for r in range(n_rows):
+        mark[int(touched[r])] = 0.0
+    meta[N_TOUCHED] = 0
+    sq = optim.global_norm(grad) ** 2
+    for r in range(n_rows):
+        sq += optim.global_norm(rows[r]) ** 2
+    norm = np.sqrt(sq)
     if not np.isfinite(norm):
         meta[N_SKIPPED] += 1
         return False
     clip = hyper[CLIP_NORM]
     if clip > 0.0 and norm > clip:
         scale = clip / norm
-        for k in range(P):
+        for k in range(D):
             grad[k] *= scale
-    params = mem[:P]
-    m1 = mem[P : 2 * P]
-    m2 = mem[2 * P : 3 * P]
-    opt = meta[OPTIMIZER]
+        for r in range(n_rows):
+            for k in range(e):
+                rows[r, k] *= scale
     meta[OPT_STEP] += 1
+    _optimize(mem, meta, hyper, 0, D, grad)
+    # embedding rows: only those used in the window (lazy, as sparse Adam does)
+    emb = _off(meta, EMB, 0)
+    for r in range(n_rows):
+        _optimize(mem, meta, hyper, emb + int(touched[r]) * e, e, rows[r])
+    meta[N_UPDATES] += 1
+    return True
+
+
+@kernel
+def _optimize(mem, meta, hyper, start, n, grad):
+    """One optimizer step on parameters ``start .. start + n`` of ``mem``."""
+    P = meta[N_PARAMS]
+    params = mem[start : start + n]
+    m1 = mem[P + start : P + start + n]
+    m2 = mem[2 * P + start : 2 * P + start + n]
+    opt = meta[OPTIMIZER]
     if opt == optim.ADAM:
         optim.adam(params, grad, m1, m2, hyper[LR], hyper[BETA1], hyper[BETA2], hyper[EPS], meta[OPT_STEP])
     elif opt == optim.RMSPROP:
         optim.rmsprop(params, grad, m2, hyper[LR], hyper[RHO], hyper[EPS])
     else:
         optim.sgd(params, grad, m1, hyper[LR], hyper[MOMENTUM])
-    meta[N_UPDATES] += 1
-    return True
 
 
 @kernel
@@ -338,7 +425,7 @@ def step_loss(mem, meta, scratch, row, target):
 
 
 @kernel
-def learn_step(mem, meta, scratch, x, present, y):
+def learn_step(mem, meta, scratch, x, present, tokens, y):
     """Advance the state by one event and learn from it (one optimizer step every
     ``update_every`` events). Returns the loss of this event's prediction, made from the state and
     parameters before learning it (the prequential loss; for the softmax head, -ln p(y))."""
@@ -349,8 +436,14 @@ def learn_step(mem, meta, scratch, x, present, y):
     H = meta[HIDDEN]
     B = meta[ROWS]
     G = meta[GATES] * H
-    xs = _mat(mem, meta, XS, 0, B, meta[N_IN])
-    normalise_input(mem, meta, x, present, xs[pos], True)
+    n_in = meta[N_IN]
+    xs = _mat(mem, meta, XS, 0, B, n_in + meta[EMBED])
+    e = meta[EMBED]
+    normalise_input(mem, meta, x, present, xs[pos, e:], True)
+    tok = _mat(mem, meta, TOK, 0, B, meta[SLOTS])
+    for s in range(meta[SLOTS]):
+        tok[pos, s] = tokens[s]
+    embed_input(mem, meta, tokens, xs[pos, :e])
     hs = _cube(mem, meta, HS, 0, L, B, H)
     cs = _cube(mem, meta, CS, 0, L, B, meta[CELL_WIDTH])
     act = _cube(mem, meta, ACT, 0, L, B, G)
@@ -387,14 +480,17 @@ def _load_state(mem, meta, scratch):
 
 
 @kernel
-def _predict_from(mem, meta, scratch, x, present, src, out):
+def _predict_from(mem, meta, scratch, x, present, tokens, src, out):
     """Forward one step from prediction-state row ``src`` into row ``1 - src``; head into ``out``
     (probabilities for the softmax head, de-normalised value for regression)."""
     L = meta[LAYERS]
     H = meta[HIDDEN]
     G = meta[GATES] * H
-    px = _vec(scratch, meta, PX, 0, meta[N_IN])
-    normalise_input(mem, meta, x, present, px, False)
+    n_in = meta[N_IN]
+    px = _vec(scratch, meta, PX, 0, n_in + meta[EMBED])
+    e = meta[EMBED]
+    normalise_input(mem, meta, x, present, px[e:], False)
+    embed_input(mem, meta, tokens, px[:e])
     ph = _cube(scratch, meta, PH, 0, L, 2, H)
     pc = _cube(scratch, meta, PC, 0, L, 2, meta[CELL_WIDTH])
     pact = _cube(scratch, meta, PACT, 0, L, 1, G)
@@ -408,14 +504,14 @@ def _predict_from(mem, meta, scratch, x, present, src, out):
 
 
 @kernel
-def predict_step(mem, meta, scratch, x, present, out):
+def predict_step(mem, meta, scratch, x, present, tokens, out):
     """The prediction for input ``x`` from the current state; the model is not changed."""
     _load_state(mem, meta, scratch)
-    _predict_from(mem, meta, scratch, x, present, 0, out)
+    _predict_from(mem, meta, scratch, x, present, tokens, 0, out)
 
 
 @kernel
-def rollout(mem, meta, scratch, xs, present, y_col, out):
+def rollout(mem, meta, scratch, xs, present, tokens, y_col, out):
     """Autoregressive forecast from the current state: ``out[s]`` is the prediction for step s.
 
     Row ``s`` of ``xs`` is the raw input of step s; for s >= 1 its column ``y_col`` is overwritten
@@ -427,6 +523,47 @@ def rollout(mem, meta, scratch, xs, present, y_col, out):
     for s in range(xs.shape[0]):
         if s > 0 and y_col >= 0:
             xs[s, y_col] = out[s - 1]
-        _predict_from(mem, meta, scratch, xs[s], present[s], src, o)
+        _predict_from(mem, meta, scratch, xs[s], present[s], tokens[s], src, o)
         out[s] = o[0]
         src = 1 - src
+
+
+@kernel
+def generate(mem, meta, scratch, x, present, tokens, slot, col_of_class, tok_of_class, uniforms, temperature,
+             out_classes):
+    """Sample ``len(uniforms)`` classes from the current state, feeding each sampled class back as
+    the next input (softmax head only); the model is not changed.
+
+    The input of step 0 is ``x``/``tokens`` (the last symbol seen). A sampled class ``c`` becomes
+    the next input through token ``tok_of_class[c]`` in embedding ``slot``, or through the one-hot
+    column ``col_of_class[c]`` of ``x`` (-1 where a class has no input of its own).
+    """
+    _load_state(mem, meta, scratch)
+    O = meta[N_OUT]
+    probs = _vec(scratch, meta, DOUT, 0, O)
+    inv_t = 1.0 / temperature
+    src = 0
+    for i in range(uniforms.shape[0]):
+        _predict_from(mem, meta, scratch, x, present, tokens, src, probs)
+        src = 1 - src
+        total = 0.0
+        for c in range(O):
+            p = probs[c] ** inv_t
+            probs[c] = p
+            total += p
+        u = uniforms[i] * total
+        chosen = O - 1
+        acc = 0.0
+        for c in range(O):
+            acc += probs[c]
+            if u < acc:
+                chosen = c
+                break
+        out_classes[i] = chosen
+        if slot >= 0:
+            tokens[slot] = tok_of_class[chosen]
+        for c in range(O):
+            if col_of_class[c] >= 0:
+                x[col_of_class[c]] = 0.0
+        if col_of_class[chosen] >= 0:
+            x[col_of_class[chosen]] = 1.0
