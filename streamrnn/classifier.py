@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from river import base as river_base
 
 from .base import RecurrentEstimator
+from .kernels import engine as E
 
 __all__ = ["RecurrentClassifier"]
 
@@ -92,6 +95,7 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
         self._n_outputs = 0
         self._classes: list = []
         self._class_index: dict = {}
+        self._last_y = None
 
     @classmethod
     def _unit_test_params(cls):
@@ -130,15 +134,51 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
         self.learn_one_loss(x, y)
 
     def learn_one_loss(self, x: dict, y) -> float:
-        """`learn_one` that also returns -ln p(y | past, x) of the prediction made before learning
-        (in nats; divide by ln 2 for bits). It costs nothing extra: the forward pass that learns
-        computes it."""
+        """`learn_one` that also returns the surprise -ln p(y | past, x) of the prediction made
+        before learning it, in nats (divide by ln 2 for bits). It costs nothing extra: the forward
+        pass that learns computes it. A class never seen before had probability 0: the surprise
+        is ``inf`` (a compressor codes such a symbol with an escape)."""
         k = self._target_index(y)
-        if k is None:
+        novel = k is None
+        if novel:
             # validate x before the class set grows, so bad input leaves the model as it was
             self._vectorize(x, learn=False)
             k = self._add_class(y)
-        return self._learn(x, float(k))
+        loss = self._learn(x, float(k))
+        self._last_y = y
+        return math.inf if novel else loss
+
+    def generate(self, n: int, feature: str = "prev", temperature: float = 1.0, seed: int | None = None,
+                 x: dict | None = None) -> list:
+        """Sample a continuation of ``n`` classes from the current state, each fed back as the
+        next input ``feature`` (as the text connectors frame it), without changing the model.
+
+        The first input is the last class learned. ``temperature`` < 1 sharpens the distribution,
+        > 1 flattens it. The same ``seed`` gives the same sample. ``x`` holds other features,
+        constant over the continuation.
+        """
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature!r}")
+        if self._cfg is None or n <= 0:
+            return []
+        inputs = dict(x or {})
+        inputs[feature] = self._last_y
+        self._vectorize(inputs, learn=False)
+        O = self._cfg.n_outputs
+        col_of_class = np.full(O, -1, dtype=np.int64)
+        tok_of_class = np.full(O, -1.0, dtype=self._mem.dtype)
+        for c, label in enumerate(self._classes):
+            key = (feature, str(label))
+            if key in self._features:
+                col_of_class[c] = self._features[key]
+            if key in self._tokens_index:
+                tok_of_class[c] = self._tokens_index[key]
+        slot = self._slots.get(feature, -1)
+        uniforms = np.random.default_rng(seed).random(n)
+        out = np.zeros(n, dtype=np.int64)
+        E.generate(self._mem, self._meta, self._scratch, self._xbuf.copy(), self._present.copy(),
+                   self._tokbuf.copy(), slot, col_of_class, tok_of_class, uniforms, float(temperature), out)
+        return [self._classes[c] for c in out]
 
     def predict_proba_one(self, x: dict) -> dict:
         out = self._predict_out(x)
