@@ -10,16 +10,27 @@ from .kernels import engine as E
 
 __all__ = ["RecurrentForecaster"]
 
-# Input column 0 of a forecaster is the previous value of the series.
+# Shrinkage weights of the predicted change: the forecaster uses the one with the lowest recent
+# absolute error (0 is persistence), so a change the network cannot predict is not added as noise.
+SHRINK_WEIGHTS = np.array([0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0])
+SHRINK_DECAY = 0.99
+# Persistence until the network has this many changes behind it: early choices are noise.
+SHRINK_WARMUP = 32
+
+# Input columns 0 and 1 of a forecaster: the previous value of the series and its last change.
 Y_LAG = "__y_lag__"
+D_LAG = "__y_change__"
 
 
 class RecurrentForecaster(RecurrentEstimator, Forecaster):
     """Stateful recurrent network forecaster, learning online with truncated BPTT.
 
-    At each step the network reads the previous value of the series (and the exogenous features
-    `x`, if any) and predicts the current one. `forecast` rolls the network forward from its current
-    state, feeding each prediction back as the next input, without changing the model.
+    At each step the network reads the previous value of the series, its last change, and the
+    exogenous features `x` if any (dates become calendar inputs), and predicts the change to the
+    next value (with `differencing`, the default: the network learns a residual on top of
+    persistence, which is what makes it robust on trending and random-walk-like series), or the
+    next value itself. `forecast` rolls the network forward from its current state, feeding each
+    forecast back as the next input, without changing the model.
 
     Parameters
     ----------
@@ -84,6 +95,8 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         loss: str = "squared",
         huber_delta: float = 1.0,
         normalize: bool = True,
+        differencing: bool = True,
+        shrinkage: bool = True,
         embedding_size: int | None = None,
         dtype: str = "float64",
         seed: int | None = None,
@@ -104,9 +117,15 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
             dtype=dtype,
             seed=seed,
         )
+        self.differencing = differencing
+        self.shrinkage = shrinkage
+        self._shrink_err = np.zeros(len(SHRINK_WEIGHTS))
+        self._shrink_seen = 0
         self._features[Y_LAG] = 0
-        self._categorical.append(False)
+        self._features[D_LAG] = 1
+        self._categorical += [False, False]
         self._last_y: float | None = None
+        self._last_change: float | None = None
 
     @classmethod
     def _unit_test_params(cls):
@@ -114,17 +133,39 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         yield {"cell": "gru", "hidden_size": 8, "truncation": 4, "update_every": 2, "seed": 1}
         yield {"cell": "rnn", "hidden_size": 8, "num_layers": 2, "seed": 1}
 
-    def _inputs(self, x: dict | None, y_lag: float | None) -> dict:
+    def _inputs(self, x: dict | None, y_lag, change) -> dict:
         inputs = dict(x) if x else {}
-        if Y_LAG in inputs:
-            raise ValueError(f"feature name {Y_LAG!r} is reserved for the previous value of the series")
+        if Y_LAG in inputs or D_LAG in inputs:
+            raise ValueError(f"feature names {Y_LAG!r} and {D_LAG!r} are reserved")
         inputs[Y_LAG] = y_lag
+        inputs[D_LAG] = change
         return inputs
 
     def learn_one(self, y: float, x: dict | None = None) -> None:
         y = check_number(y, "y")
-        self._learn(self._inputs(x, self._last_y), y)
+        if self.differencing:
+            if self._last_y is not None:
+                change = y - self._last_y
+                self._learn(self._inputs(x, self._last_y, self._last_change), change)
+                predicted = E.last_output(self._mem, self._meta, self._scratch)
+                self._shrink_err *= SHRINK_DECAY
+                self._shrink_err += np.abs(change - SHRINK_WEIGHTS * predicted)
+                self._shrink_seen += 1
+                self._last_change = change
+        else:
+            self._learn(self._inputs(x, self._last_y, self._last_change), y)
+            if self._last_y is not None:
+                self._last_change = y - self._last_y
         self._last_y = y
+
+    @property
+    def shrink_weight(self) -> float:
+        """The weight currently applied to the predicted change (1 without shrinkage)."""
+        if not (self.differencing and self.shrinkage):
+            return 1.0
+        if self._shrink_seen < SHRINK_WARMUP:
+            return 0.0
+        return float(SHRINK_WEIGHTS[int(np.argmin(self._shrink_err))])
 
     def forecast(self, horizon: int, xs: list[dict] | None = None) -> list:
         if xs is not None and len(xs) != horizon:
@@ -132,17 +173,22 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         if horizon <= 0:
             return []
         if self._cfg is None:
-            return [0.0] * horizon
+            # nothing learned yet: persistence, or 0 before the first value
+            return [self._last_y if self._last_y is not None else 0.0] * horizon
         n = self._cfg.n_inputs
         dt = self._mem.dtype
         X = np.zeros((horizon, n), dtype=dt)
         present = np.zeros((horizon, n), dtype=np.uint8)
         tokens = np.full((horizon, self._cfg.slots), -1.0, dtype=dt)
         for s in range(horizon):
-            self._vectorize(self._inputs(xs[s] if xs else None, self._last_y if s == 0 else 0.0), learn=False)
+            first = s == 0
+            self._vectorize(self._inputs(xs[s] if xs else None, self._last_y if first else 0.0,
+                                         self._last_change if first else 0.0), learn=False)
             X[s] = self._xbuf
             present[s] = self._present
             tokens[s] = self._tokbuf
         out = np.empty(horizon, dtype=dt)
-        E.rollout(self._mem, self._meta, self._scratch, X, present, tokens, 0, out)
+        level = self._last_y if self._last_y is not None else 0.0
+        E.rollout(self._mem, self._meta, self._scratch, X, present, tokens, 0, 1 if self.differencing else -1,
+                  float(level), self.shrink_weight, out)
         return [float(v) for v in out]

@@ -412,6 +412,13 @@ def _optimize(mem, meta, hyper, start, n, grad):
 
 
 @kernel
+def last_output(mem, meta, scratch):
+    """The de-normalised regression output of the last ``learn_step`` (its prediction of the
+    target, made before learning it)."""
+    return denormalise_target(mem, meta, _vec(scratch, meta, OUT, 0, meta[N_OUT])[0])
+
+
+@kernel
 def step_loss(mem, meta, scratch, row, target):
     """Loss of the head at window row ``row`` against ``target`` (no gradient kept)."""
     L = meta[LAYERS]
@@ -511,20 +518,32 @@ def predict_step(mem, meta, scratch, x, present, tokens, out):
 
 
 @kernel
-def rollout(mem, meta, scratch, xs, present, tokens, y_col, out):
-    """Autoregressive forecast from the current state: ``out[s]`` is the prediction for step s.
+def rollout(mem, meta, scratch, xs, present, tokens, level_col, diff_col, level, shrink, out):
+    """Autoregressive forecast from the current state: ``out[s]`` is the forecast for step s.
 
-    Row ``s`` of ``xs`` is the raw input of step s; for s >= 1 its column ``y_col`` is overwritten
-    with the prediction of step s - 1 (feeding the forecast back). The model is not changed.
+    Row ``s`` of ``xs`` is the raw input of step s. The network predicts the next value, or, with
+    ``diff_col >= 0``, the next change from ``level`` (the last value), scaled by ``shrink`` and
+    added up. For
+    s >= 1 the forecast of step s - 1 is fed back: the level into column ``level_col``, the change
+    into ``diff_col``. The model is not changed.
     """
     _load_state(mem, meta, scratch)
     o = _vec(scratch, meta, DOUT, 0, meta[N_OUT])
     src = 0
+    change = 0.0
     for s in range(xs.shape[0]):
-        if s > 0 and y_col >= 0:
-            xs[s, y_col] = out[s - 1]
+        if s > 0:
+            if level_col >= 0:
+                xs[s, level_col] = level
+            if diff_col >= 0:
+                xs[s, diff_col] = change
         _predict_from(mem, meta, scratch, xs[s], present[s], tokens[s], src, o)
-        out[s] = o[0]
+        if diff_col >= 0:
+            change = shrink * o[0]
+            level = level + change
+        else:
+            level = o[0]
+        out[s] = level
         src = 1 - src
 
 
