@@ -41,6 +41,20 @@ def parse_option(text: str) -> tuple[str, object]:
     return key, value
 
 
+def options_for(client_class, options: dict | None) -> dict:
+    """The subset of ``options`` that ``client_class`` (KafkaConsumer, KafkaProducer,
+    KafkaAdminClient) accepts: one set of settings serves every client of a worker. A setting no
+    client knows is an error."""
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+    options = dict(options or {})
+    known = set(KafkaConsumer.DEFAULT_CONFIG) | set(KafkaProducer.DEFAULT_CONFIG) | set(KafkaAdminClient.DEFAULT_CONFIG)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"unknown Kafka client settings: {', '.join(unknown)}")
+    return {k: v for k, v in options.items() if k in client_class.DEFAULT_CONFIG}
+
+
 def client_options_from_env(environ=None) -> dict:
     """kafka-python options from ``STREAMRNN_KAFKA_SECURITY_PROTOCOL=SASL_SSL`` and the like."""
     environ = os.environ if environ is None else environ
@@ -89,7 +103,7 @@ class KafkaSource(Source):
             auto_offset_reset="earliest",
             max_poll_records=max_poll_records,
         )
-        options.update(client_options or {})
+        options.update(options_for(KafkaConsumer, client_options))
         self.consumer = KafkaConsumer(**options)
         source = self
 
@@ -179,7 +193,7 @@ class KafkaSink(Sink):
             retries=2**31 - 1,
             max_in_flight_requests_per_connection=5,
         )
-        options.update(client_options or {})
+        options.update(options_for(KafkaProducer, client_options))
         self.producer = KafkaProducer(**options)
         self._errors: list = []
 

@@ -81,21 +81,52 @@ def cmd_run(args):
     sink = open_sink(args.sink, client_options=options, append=bool(args.checkpoint))
     dead = open_sink(args.dead_letter, client_options=options, append=True) if args.dead_letter else None
     model = build_model(args.task, args)
-    runner = Runner(source, sink, model, task=args.task, target=args.target, features=_csv_list(args.features),
-                    categorical=_csv_list(args.categorical), key_field=args.key, timestamp_field=args.timestamp,
-                    dead_letter=dead, metric=build_metric(args.task, args.metric), checkpoint_path=args.checkpoint,
-                    checkpoint_every=args.checkpoint_every, checkpoint_interval=args.checkpoint_interval,
-                    max_message_bytes=args.max_message_bytes, horizon=args.horizon,
-                    progress=not args.quiet and sys.stderr.isatty())
+    common = dict(task=args.task, target=args.target, features=_csv_list(args.features),
+                  categorical=_csv_list(args.categorical), timestamp_field=args.timestamp, dead_letter=dead,
+                  metric=build_metric(args.task, args.metric), checkpoint_every=args.checkpoint_every,
+                  checkpoint_interval=args.checkpoint_interval, max_message_bytes=args.max_message_bytes,
+                  horizon=args.horizon, progress=not args.quiet and sys.stderr.isatty())
+    store = None
+    if args.key:
+        from .keyed import KeyedRunner
+
+        store = open_store(args, options)
+        runner = KeyedRunner(source, sink, model, key_field=args.key, store=store,
+                             max_hot_models=args.max_hot_models, **common)
+    else:
+        runner = Runner(source, sink, model, checkpoint_path=args.checkpoint, **common)
     try:
         stats = runner.run(max_events=args.max_events)
     finally:
         sink.close()
         if dead is not None:
             dead.close()
+        if store is not None:
+            store.close()
         source.close()
     print(stats.summary(runner.metric), file=sys.stderr)
+    if store is not None:
+        print(f"keys: {sum(len(m) for m in runner.partitions.values()):,} models in "
+              f"{len(runner.partitions)} partitions; restored at markers "
+              f"{ {f'{t}/{p}': m for (t, p), m in sorted(runner.restored.items())} }; "
+              f"events already covered by restored state: {runner.covered:,}", file=sys.stderr)
     return 0 if stats.balanced else 1
+
+
+def open_store(args, options):
+    """``--state kafka`` (a compacted changelog topic, the default for Kafka sources) or
+    ``--state dir:PATH``."""
+    from .state import ChangelogStore, DirectoryStore
+
+    spec = args.state or ("kafka" if args.source.startswith("kafka://") else "dir:streamrnn-state")
+    if spec == "kafka":
+        from connectors.kafka import parse_kafka_uri
+
+        servers, topic = parse_kafka_uri(args.source)
+        return ChangelogStore(servers, f"{args.group}-models-changelog", client_options=options)
+    if spec.startswith("dir:"):
+        return DirectoryStore(spec[4:])
+    raise SystemExit(f"--state must be 'kafka' or 'dir:PATH', got {spec!r}")
 
 
 def cmd_demo(args):
@@ -169,9 +200,17 @@ def main(argv=None):
     task.add_argument("--target", required=True, help="the field to predict")
     task.add_argument("--features", default=None, help="comma-separated numeric fields (default: all others)")
     task.add_argument("--categorical", default=None, help="comma-separated categorical fields")
-    task.add_argument("--key", default=None, help="field copied to each prediction")
     task.add_argument("--horizon", type=int, default=1, help="forecast: steps per prediction")
     task.add_argument("--metric", default=None, help="river.metrics class (default MAE, or Accuracy)")
+    keyed = run.add_argument_group("one model per key (scale out by starting the same command N times)")
+    keyed.add_argument("--key", default=None, metavar="FIELD",
+                       help="one model per value of FIELD ('@key': the Kafka message key); the key is "
+                            "copied to each prediction")
+    keyed.add_argument("--state", default=None,
+                       help="where per-key models live: 'kafka' (compacted changelog topic <group>-models-"
+                            "changelog; default for Kafka sources) or 'dir:PATH'")
+    keyed.add_argument("--max-hot-models", type=int, default=10_000,
+                       help="live models per worker; colder ones are kept serialised")
     state = run.add_argument_group("state")
     state.add_argument("--checkpoint", default=None, help="checkpoint file: loaded on start, written as it runs")
     state.add_argument("--checkpoint-every", type=int, default=10_000, help="events between checkpoints")

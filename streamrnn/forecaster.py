@@ -141,19 +141,35 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         inputs[D_LAG] = change
         return inputs
 
+    def _encode(self, x, y_lag, change, learn):
+        """Fill the input buffers; the common case (no exogenous features) skips the dict."""
+        cfg = self._cfg
+        if not x and cfg is not None and cfg.n_inputs == 2 and cfg.slots == 0:
+            buf, present = self._xbuf, self._present
+            buf[0] = 0.0 if y_lag is None else y_lag
+            present[0] = y_lag is not None
+            buf[1] = 0.0 if change is None else change
+            present[1] = change is not None
+            return
+        self._vectorize(self._inputs(x, y_lag, change), learn)
+
+    def _learn_encoded(self, x, y_lag, change, target):
+        self._encode(x, y_lag, change, learn=True)
+        return E.learn_step(self._mem, self._meta, self._scratch, self._xbuf, self._present, self._tokbuf, target)
+
     def learn_one(self, y: float, x: dict | None = None) -> None:
         y = check_number(y, "y")
         if self.differencing:
             if self._last_y is not None:
                 change = y - self._last_y
-                self._learn(self._inputs(x, self._last_y, self._last_change), change)
+                self._learn_encoded(x, self._last_y, self._last_change, change)
                 predicted = E.last_output(self._mem, self._meta, self._scratch)
                 self._shrink_err *= SHRINK_DECAY
                 self._shrink_err += np.abs(change - SHRINK_WEIGHTS * predicted)
                 self._shrink_seen += 1
                 self._last_change = change
         else:
-            self._learn(self._inputs(x, self._last_y, self._last_change), y)
+            self._learn_encoded(x, self._last_y, self._last_change, y)
             if self._last_y is not None:
                 self._last_change = y - self._last_y
         self._last_y = y
@@ -175,18 +191,22 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         if self._cfg is None:
             # nothing learned yet: persistence, or 0 before the first value
             return [self._last_y if self._last_y is not None else 0.0] * horizon
-        n = self._cfg.n_inputs
         dt = self._mem.dtype
-        X = np.zeros((horizon, n), dtype=dt)
-        present = np.zeros((horizon, n), dtype=np.uint8)
-        tokens = np.full((horizon, self._cfg.slots), -1.0, dtype=dt)
-        for s in range(horizon):
-            first = s == 0
-            self._vectorize(self._inputs(xs[s] if xs else None, self._last_y if first else 0.0,
-                                         self._last_change if first else 0.0), learn=False)
-            X[s] = self._xbuf
-            present[s] = self._present
-            tokens[s] = self._tokbuf
+        if horizon == 1:  # rollout feeds nothing back for one step: the buffers serve as they are
+            self._encode(xs[0] if xs else None, self._last_y, self._last_change, learn=False)
+            X, present, tokens = self._xbuf[None, :], self._present[None, :], self._tokbuf[None, :]
+        else:
+            n = self._cfg.n_inputs
+            X = np.zeros((horizon, n), dtype=dt)
+            present = np.zeros((horizon, n), dtype=np.uint8)
+            tokens = np.full((horizon, self._cfg.slots), -1.0, dtype=dt)
+            for s in range(horizon):
+                first = s == 0
+                self._encode(xs[s] if xs else None, self._last_y if first else 0.0,
+                             self._last_change if first else 0.0, learn=False)
+                X[s] = self._xbuf
+                present[s] = self._present
+                tokens[s] = self._tokbuf
         out = np.empty(horizon, dtype=dt)
         level = self._last_y if self._last_y is not None else 0.0
         E.rollout(self._mem, self._meta, self._scratch, X, present, tokens, 0, 1 if self.differencing else -1,

@@ -15,6 +15,7 @@ SIGINT/SIGTERM stop the loop after the current event and write a last checkpoint
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import pickle
@@ -22,6 +23,8 @@ import signal
 import time
 
 from connectors.base import DecodeError, Event, Sink, Source
+
+log = logging.getLogger(__name__)
 
 TASKS = ("regress", "classify", "forecast")
 
@@ -217,7 +220,12 @@ class Runner:
                 os.fsync(f.fileno())
             os.replace(tmp, self.checkpoint_path)
         # offsets last: what is committed is always covered by the saved model
-        self.source.commit(dict(self.positions))
+        try:
+            self.source.commit(dict(self.positions))
+        except Exception as e:  # e.g. the broker is restarting: the checkpoint holds the positions
+            if not self.checkpoint_path:
+                raise
+            log.warning("offset commit failed (%r); the checkpoint covers the positions", e)
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
 
@@ -254,6 +262,7 @@ class Runner:
             return None
         try:
             record = self.source.decode(event)
+            self._record = record
             x, y = self.reader.read(record)
             y_pred, extra = self._predict_and_learn(x, y)
         except (DecodeError, BadRecord, ValueError) as e:

@@ -1,0 +1,134 @@
+"""One model per key, scaled out over a Kafka consumer group.
+
+Start the same ``streamrnn run --key FIELD --state kafka`` command on N processes or machines:
+Kafka spreads the input partitions over them, every key lives in one partition, so each key's
+events reach one worker, in order. A worker restores a partition's models from the changelog the
+first time it sees an event of that partition, writes them back at every checkpoint (before it
+commits the offsets, together with a marker of the last offset they cover), and flushes them when
+the partition is revoked. A worker that dies without a word loses at most the events after its
+last checkpoint: the next owner restores the last state and processes them again (at-least-once
+predictions; the models end exactly as if nothing had happened).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from connectors.base import Event
+
+from .runner import Runner
+from .state import KeyedModels
+
+log = logging.getLogger(__name__)
+
+
+class KeyedRunner(Runner):
+    """A :class:`~streamrnn.runner.Runner` with one model per key (``key_field``, or the
+    message key with ``key_field='@key'``), each a clone of ``model`` on first sight, kept per
+    partition in ``store``."""
+
+    def __init__(self, source, sink, model, task, target, key_field, store, max_hot_models=10_000, **kw):
+        if kw.get("checkpoint_path"):
+            raise ValueError("per-key models keep their state in the store, not in a checkpoint file")
+        super().__init__(source, sink, model, task, target, key_field=None if key_field == "@key" else key_field,
+                         **kw)
+        self.key_from_message = key_field == "@key"
+        self.key_name = key_field
+        self.template = model
+        self.store = store
+        self.max_hot_models = max_hot_models
+        self.partitions: dict = {}  # (topic, partition) -> KeyedModels
+        self.covered = 0  # events skipped because a restored state already covered them
+        self.restored: dict = {}  # (topic, partition) -> marker it was restored at
+        if hasattr(source, "_on_revoke"):
+            source._on_revoke = self._revoked
+
+    # ---------------------------------------------------------------- partitions
+    def _partition(self, topic, partition) -> KeyedModels:
+        models = self.partitions.get((topic, partition))
+        if models is None:
+            ensure = getattr(self.store, "ensure_topic", None)
+            if ensure is not None:
+                ensure(self._partition_count(topic))
+            blobs, marker = self.store.restore(topic, partition)
+            models = KeyedModels(self.template, blobs, marker, self.max_hot_models)
+            self.partitions[(topic, partition)] = models
+            self.restored[(topic, partition)] = marker
+            log.info("restored %s/%s: %d models, marker %d", topic, partition, len(blobs), marker)
+        return models
+
+    def _partition_count(self, topic):
+        consumer = getattr(self.source, "consumer", None)
+        if consumer is None:
+            return 1
+        for _ in range(100):
+            parts = consumer.partitions_for_topic(topic)
+            if parts:
+                return max(parts) + 1
+            time.sleep(0.1)
+        raise RuntimeError(f"no partition metadata for {topic!r}")
+
+    def _save(self, keys=None):
+        """Write the dirty models and the markers of ``keys`` (default: every partition)."""
+        for tp in list(self.partitions if keys is None else keys):
+            models = self.partitions.get(tp)
+            if models is None:
+                continue
+            last = self.positions.get(tp)
+            if last is None or (last == models.marker and not models.dirty):
+                continue
+            self.store.write(tp[0], tp[1], models.take_dirty(), last)
+            models.marker = last
+        self.store.flush()
+
+    def _revoked(self, parts):
+        # runs inside the consumer's poll: no blocking consumer calls here, only our producers
+        self.sink.flush()
+        self._save([tp for tp in parts if tp in self.partitions])
+        for tp in parts:
+            self.partitions.pop(tp, None)
+            self.positions.pop(tp, None)
+
+    def checkpoint(self):
+        self.sink.flush()
+        if self.dead_letter is not None:
+            self.dead_letter.flush()
+        self._save()
+        try:
+            self.source.commit({tp: off for tp, off in self.positions.items() if tp in self.partitions})
+        except Exception as e:  # a commit lost to a rebalance or a broker restart: the markers hold
+            log.warning("offset commit failed (%r); the changelog markers still cover the state", e)
+        self._since_checkpoint = 0
+        self._last_checkpoint = time.monotonic()
+
+    # ---------------------------------------------------------------- events
+    def process(self, event: Event):
+        models = self._partition(event.topic, event.partition)
+        if event.offset <= models.marker:
+            # already in the restored state (a crash between the changelog write and the commit)
+            self.covered += 1
+            return None
+        self._current = (models, event)
+        return super().process(event)
+
+    def _predict_and_learn(self, x, y):
+        models, event = self._current
+        if self.key_from_message:
+            key = event.key.decode("utf-8", "replace") if event.key is not None else ""
+        else:
+            raw = self._record.get(self.key_name)
+            if raw is None:
+                raise ValueError(f"missing key field {self.key_name!r}")
+            key = str(raw)
+        self.model = models.get(key)
+        out = super()._predict_and_learn(x, y)
+        models.touch(key)
+        return out
+
+    def model_of(self, key, topic=None):
+        """The model of ``key`` (searching the partitions this worker holds)."""
+        for (t, _), models in self.partitions.items():
+            if (topic is None or t == topic) and (key in models.hot or key in models.cold):
+                return models.model(key)
+        raise KeyError(key)

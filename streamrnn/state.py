@@ -1,0 +1,228 @@
+"""Per-key models and the stores that keep them across restarts and rebalances.
+
+:class:`KeyedModels` holds the models of one input partition: one model per key, made from a
+template on first sight. Hot models are live estimators; beyond ``max_hot`` the least recently used
+ones are evicted to their serialised form (a model is a handful of numpy arrays: ``pickle`` stores
+their buffers, not an object graph) and revived when their key comes back.
+
+A store persists the models of a partition together with ``marker``, the last input offset they
+cover. :class:`ChangelogStore` keeps them in a compacted Kafka topic, the way Kafka Streams keeps
+its state: changelog partition ``p`` holds the state of input partition ``p``, one record per key
+plus a marker record, so any worker can restore any partition. :class:`DirectoryStore` keeps them
+in files, for runs on files. The runner writes state first and commits offsets after, so the state
+always covers what is committed.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import pathlib
+import pickle
+import time
+
+MARKER = "__marker__"
+
+
+def dumps(model) -> bytes:
+    return pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def loads(blob: bytes):
+    return pickle.loads(blob)
+
+
+class KeyedModels:
+    """The models of one partition, by key."""
+
+    def __init__(self, template, blobs: dict | None = None, marker: int = -1, max_hot: int = 10_000):
+        self.template = template
+        self.cold: dict = dict(blobs or {})  # key -> serialised model
+        self.hot: collections.OrderedDict = collections.OrderedDict()  # key -> model, LRU order
+        self.dirty: set = set()
+        self.marker = marker
+        self.max_hot = max_hot
+        self.created = 0
+        self.evicted = 0
+
+    def __len__(self):
+        return len(self.hot) + len(self.cold)
+
+    def get(self, key):
+        model = self.hot.get(key)
+        if model is not None:
+            self.hot.move_to_end(key)
+            return model
+        blob = self.cold.pop(key, None)
+        if blob is not None:
+            model = loads(blob)
+        else:
+            model = self.template.clone()
+            self.created += 1
+        self.hot[key] = model
+        if len(self.hot) > self.max_hot:
+            old_key, old = self.hot.popitem(last=False)
+            self.cold[old_key] = dumps(old)
+            self.evicted += 1
+        return model
+
+    def touch(self, key):
+        self.dirty.add(key)
+
+    def take_dirty(self) -> dict:
+        """Serialised models changed since the last call."""
+        out = {}
+        for key in self.dirty:
+            model = self.hot.get(key)
+            out[key] = dumps(model) if model is not None else self.cold[key]
+        self.dirty.clear()
+        return out
+
+    def all_blobs(self) -> dict:
+        out = dict(self.cold)
+        out.update({k: dumps(m) for k, m in self.hot.items()})
+        return out
+
+    def model(self, key):
+        """The model of ``key`` (for inspection), without changing the LRU order."""
+        if key in self.hot:
+            return self.hot[key]
+        return loads(self.cold[key])
+
+
+class DirectoryStore:
+    """Partition state in files: ``<dir>/<topic>-<partition>.state`` (atomically replaced)."""
+
+    def __init__(self, directory):
+        self.dir = pathlib.Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._cache: dict = {}
+
+    def _path(self, topic, partition):
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(topic))
+        return self.dir / f"{safe}-{partition}.state"
+
+    def restore(self, topic, partition):
+        path = self._path(topic, partition)
+        if not path.exists():
+            return {}, -1
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+        self._cache[(topic, partition)] = state
+        return dict(state["models"]), state["marker"]
+
+    def write(self, topic, partition, blobs: dict, marker: int):
+        state = self._cache.setdefault((topic, partition), {"models": {}, "marker": -1})
+        state["models"].update(blobs)
+        state["marker"] = marker
+        path = self._path(topic, partition)
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def _restore_options(options):
+    from kafka import KafkaConsumer
+
+    from connectors.kafka import options_for
+
+    out = options_for(KafkaConsumer, options)
+    for k in ("group_id", "session_timeout_ms", "heartbeat_interval_ms", "max_poll_records"):
+        out.pop(k, None)
+    return out
+
+
+class ChangelogStore:
+    """Partition state in a compacted Kafka topic (created on first use with as many partitions as
+    the input topic). Record key: ``<input topic>|<model key>``; the marker record's value is the
+    last covered offset."""
+
+    def __init__(self, bootstrap_servers, topic, client_options=None):
+        from kafka import KafkaProducer
+
+        from connectors.kafka import options_for
+
+        self.bootstrap = bootstrap_servers
+        self.topic = topic
+        self.options = dict(client_options or {})
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5,
+                                      enable_idempotence=True, max_request_size=16 * 1024 * 1024,
+                                      compression_type="gzip", **options_for(KafkaProducer, self.options))
+        self._partitions_known = False
+        self.restore_seconds = 0.0
+
+    def ensure_topic(self, partitions: int):
+        from kafka import KafkaAdminClient
+        from kafka.admin import NewTopic
+        from kafka.errors import TopicAlreadyExistsError
+
+        if self._partitions_known:
+            return
+        from connectors.kafka import options_for
+
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, **options_for(KafkaAdminClient, self.options))
+        try:
+            admin.create_topics([NewTopic(self.topic, partitions, 1, topic_configs={
+                "cleanup.policy": "compact", "max.message.bytes": str(16 * 1024 * 1024)})])
+        except TopicAlreadyExistsError:
+            pass
+        finally:
+            admin.close()
+        self._partitions_known = True
+
+    def restore(self, topic, partition):
+        """Read changelog partition ``partition`` to its end: the latest blob per key and the
+        marker of input ``topic``."""
+        from kafka import KafkaConsumer, TopicPartition
+
+        start = time.perf_counter()
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+                                 max_partition_fetch_bytes=32 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
+                                 **_restore_options(self.options))
+        tp = TopicPartition(self.topic, partition)
+        models, marker = {}, -1
+        try:
+            if partition not in (consumer.partitions_for_topic(self.topic) or set()):
+                return models, marker
+            consumer.assign([tp])
+            consumer.seek_to_beginning(tp)
+            end = consumer.end_offsets([tp])[tp]
+            prefix = f"{topic}|".encode()
+            while consumer.position(tp) < end:
+                for records in consumer.poll(timeout_ms=1000).values():
+                    for r in records:
+                        if r.key is None or not r.key.startswith(prefix):
+                            continue
+                        key = r.key[len(prefix):].decode()
+                        if key == MARKER:
+                            marker = int(r.value)
+                        elif r.value is None:
+                            models.pop(key, None)
+                        else:
+                            models[key] = r.value
+        finally:
+            consumer.close()
+        self.restore_seconds += time.perf_counter() - start
+        return models, marker
+
+    def write(self, topic, partition, blobs: dict, marker: int):
+        for key, blob in blobs.items():
+            self.producer.send(self.topic, key=f"{topic}|{key}".encode(), value=blob, partition=partition)
+        self.producer.send(self.topic, key=f"{topic}|{MARKER}".encode(), value=str(marker).encode(),
+                           partition=partition)
+
+    def flush(self):
+        self.producer.flush()
+
+    def close(self):
+        self.producer.flush()
+        self.producer.close()
