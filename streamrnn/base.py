@@ -222,21 +222,34 @@ class RecurrentEstimator:
         """
         if not isinstance(x, dict):
             raise ValueError(f"x must be a dict of features, got {type(x).__name__}")
+        if self._cfg is None:
+            self._resize()
         index = self._features
         embed = self.embedding_size is not None
-        new = []  # (key, value, is_categorical) of dense inputs not seen before
-        known = []  # (column, value)
+        buf, present = self._xbuf, self._present
+        buf[:] = 0.0
+        present[:] = self._cat_mask  # a category not given reads as 0, and is an observation
+        if embed:
+            tok = self._tokbuf
+            tok[:] = -1.0
+        new = []  # (key, is_categorical) of dense inputs not seen before
         new_tokens = []  # (name, key) of embedded categories not seen before
-        tokens = []  # (slot name, token row)
         for name, value in x.items():
-            if value is None:
+            kind = type(value)
+            if kind is float or kind is int:  # the common case, without the ABC checks below
+                v = float(value)
+                if v - v != 0.0:
+                    raise ValueError(f"feature {name!r} is not finite: {value!r}")
+                key = name
+            elif value is None:
                 continue
-            if isinstance(value, str):
+            elif kind is str or isinstance(value, str):
+                value = str(value)
                 key = (name, value)
                 if embed:
                     row = self._tokens_index.get(key)
                     if row is not None:
-                        tokens.append((name, row))
+                        tok[self._slots[name]] = row
                     elif learn:
                         new_tokens.append((name, key))
                     continue
@@ -253,47 +266,29 @@ class RecurrentEstimator:
                 for key, v in _calendar(name, value):
                     i = index.get(key)
                     if i is not None:
-                        known.append((i, v))
+                        buf[i] = v
+                        present[i] = 1
                     elif learn:
-                        new.append((key, v, False))
+                        new.append((key, False))
                 continue
             else:
                 raise ValueError(f"feature {name!r} has unsupported type {type(value).__name__}")
             i = index.get(key)
-            if i is None:
-                if learn:
-                    new.append((key, v, isinstance(value, str)))
-                continue
-            known.append((i, v))
-        grow = self._cfg is None
-        if new:
-            # inputs are added in sorted order so that the key order of a dict never matters
-            new.sort(key=lambda t: _sort_key(t[0]))
-            for key, _, is_cat in new:
+            if i is not None:
+                buf[i] = v
+                present[i] = 1
+            elif learn:
+                new.append((key, type(value) is str))
+        if new or new_tokens:
+            # inputs are added in sorted order, so that the key order of a dict never matters
+            for key, is_cat in sorted(new, key=lambda t: _sort_key(t[0])):
                 index[key] = len(index)
                 self._categorical.append(is_cat)
-            known.extend((index[key], v) for key, v, _ in new)
-            grow = True
-        if new_tokens:
-            new_tokens.sort(key=lambda t: _sort_key(t[1]))
-            for name, key in new_tokens:
+            for name, key in sorted(new_tokens, key=lambda t: _sort_key(t[1])):
                 self._slots.setdefault(name, len(self._slots))
                 self._tokens_index[key] = len(self._tokens_index)
-                tokens.append((name, self._tokens_index[key]))
-            grow = True
-        if grow:
             self._resize()
-        buf, present = self._xbuf, self._present
-        buf[:] = 0.0
-        present[:] = self._cat_mask  # a category not given reads as 0, and is an observation
-        for i, v in known:
-            buf[i] = v
-            present[i] = 1
-        if embed:
-            tok = self._tokbuf
-            tok[:] = -1.0
-            for name, row in tokens:
-                tok[self._slots[name]] = row
+            self._vectorize(x, learn)  # every feature is known now: fill the new buffers
 
     def _learn(self, x: dict, target: float) -> float:
         self._vectorize(x, learn=True)

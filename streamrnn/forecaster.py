@@ -76,9 +76,9 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
 
     >>> model = streamrnn.RecurrentForecaster(hidden_size=16, seed=42)
     >>> evaluate.evaluate(datasets.AirlinePassengers(), model, metrics.MAE(), horizon=3)
-    +1 MAE: 35.046794
-    +2 MAE: 36.64535
-    +3 MAE: 36.95722
+    +1 MAE: 37.778335
+    +2 MAE: 42.493858
+    +3 MAE: 46.607506
 
     """
 
