@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 from .base import NullSink
@@ -15,14 +16,27 @@ def _file_path(uri: str) -> str:
     return uri[len("file:"):] if uri.startswith("file:") else uri
 
 
+def kafka_client(name: str | None = None) -> str:
+    """'kafka-python' (the default) or 'confluent' (librdkafka, much faster), from ``name`` or
+    STREAMRNN_KAFKA_CLIENT."""
+    name = name or os.environ.get("STREAMRNN_KAFKA_CLIENT", "kafka-python")
+    if name not in ("kafka-python", "confluent"):
+        raise ValueError(f"Kafka client must be 'kafka-python' or 'confluent', got {name!r}")
+    return name
+
+
 def open_source(uri: str, *, group_id="streamrnn", client_options=None, idle_timeout=None,
-                timestamp_field=None, speed=None, text_mode="chars", context=64, **kafka_kw):
+                timestamp_field=None, speed=None, text_mode="chars", context=1, kafka_client_name=None,
+                **kafka_kw):
     """A source for ``uri``. ``timestamp_field``/``speed`` pace file replays; ``text_mode`` and
     ``context`` configure text files."""
     if uri.startswith("kafka://"):
         servers, topic = parse_kafka_uri(uri)
-        return KafkaSource(servers, topic.split(","), group_id=group_id, client_options=client_options,
-                           idle_timeout=idle_timeout, **kafka_kw)
+        cls = KafkaSource
+        if kafka_client(kafka_client_name) == "confluent":
+            from .kafka_confluent import ConfluentKafkaSource as cls
+        return cls(servers, topic.split(","), group_id=group_id, client_options=client_options,
+                   idle_timeout=idle_timeout, **kafka_kw)
     if uri.startswith("river:"):
         from .river_source import RiverDatasetSource
 
@@ -44,9 +58,13 @@ def open_source(uri: str, *, group_id="streamrnn", client_options=None, idle_tim
     raise ValueError(f"cannot tell the format of {uri!r}: use .csv, .jsonl, .txt or .rec")
 
 
-def open_sink(uri: str, *, client_options=None, append=False):
+def open_sink(uri: str, *, client_options=None, append=False, kafka_client_name=None):
     if uri.startswith("kafka://"):
         servers, topic = parse_kafka_uri(uri)
+        if kafka_client(kafka_client_name) == "confluent":
+            from .kafka_confluent import ConfluentKafkaSink
+
+            return ConfluentKafkaSink(servers, topic, client_options=client_options)
         return KafkaSink(servers, topic, client_options=client_options)
     if uri in ("null:", "null"):
         return NullSink()

@@ -156,7 +156,7 @@ class ChangelogStore:
         self.options = dict(client_options or {})
         self.producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5,
                                       enable_idempotence=True, max_request_size=16 * 1024 * 1024,
-                                      compression_type="gzip", **options_for(KafkaProducer, self.options))
+                                      **options_for(KafkaProducer, self.options))
         self._partitions_known = False
         self.restore_seconds = 0.0
 
