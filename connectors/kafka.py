@@ -161,9 +161,13 @@ class KafkaSource(Source):
                     if self._stop:
                         return
 
-    def poll_idle(self):
-        """Let the consumer run its group protocol while the caller is not iterating."""
-        self.consumer.poll(timeout_ms=0)
+    def partition_count(self, topic) -> int:
+        for _ in range(100):
+            parts = self.consumer.partitions_for_topic(topic)
+            if parts:
+                return max(parts) + 1
+            time.sleep(0.1)
+        raise RuntimeError(f"no partition metadata for {topic!r}")
 
     def commit(self, positions):
         from kafka.structs import OffsetAndMetadata, TopicPartition

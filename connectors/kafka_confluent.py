@@ -130,6 +130,12 @@ class ConfluentKafkaSource(Source):
                 if self._stop:
                     return
 
+    def partition_count(self, topic) -> int:
+        meta = self.consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            raise RuntimeError(f"no partition metadata for {topic!r}")
+        return max(meta.partitions) + 1
+
     def commit(self, positions):
         from confluent_kafka import TopicPartition
 

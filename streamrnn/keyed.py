@@ -59,15 +59,8 @@ class KeyedRunner(Runner):
         return models
 
     def _partition_count(self, topic):
-        consumer = getattr(self.source, "consumer", None)
-        if consumer is None:
-            return 1
-        for _ in range(100):
-            parts = consumer.partitions_for_topic(topic)
-            if parts:
-                return max(parts) + 1
-            time.sleep(0.1)
-        raise RuntimeError(f"no partition metadata for {topic!r}")
+        count = getattr(self.source, "partition_count", None)
+        return 1 if count is None else count(topic)
 
     def _save(self, keys=None):
         """Write the dirty models and the markers of ``keys`` (default: every partition)."""
