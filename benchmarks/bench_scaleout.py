@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import streamrnn  # noqa: E402
-from streamrnn.state import ChangelogStore, dumps  # noqa: E402
+from streamrnn.state import ChangelogStore, ConfluentChangelogStore, dumps  # noqa: E402
 
 MODEL = ["--hidden-size", "32", "--update-every", "4", "--seed", "0"]
 
@@ -73,12 +73,13 @@ def drain(bootstrap, src, workers, client):
     return len(stamps), (max(stamps) - min(stamps)) / 1000.0, errs
 
 
-def restore_time(bootstrap, n_models):
+def restore_time(bootstrap, n_models, client):
     model = streamrnn.RecurrentForecaster(hidden_size=32, truncation=16, dtype="float32", seed=0)
     for t in range(100):
         model.learn_one(math.sin(t / 5))
     blob = dumps(model)
-    store = ChangelogStore(bootstrap, f"so-changelog-{uuid.uuid4().hex[:6]}")
+    cls = ConfluentChangelogStore if client == "confluent" else ChangelogStore
+    store = cls(bootstrap, f"so-changelog-{uuid.uuid4().hex[:6]}")
     store.ensure_topic(1)
     start = time.perf_counter()
     for i in range(0, n_models, 500):
@@ -118,10 +119,10 @@ def main(argv=None):
             for e in errs:
                 print("   ", " | ".join(line for line in e.strip().splitlines()[-3:] if "kafka." not in line)[:300])
         print(f"scaling: 2 workers / 1 worker = {rates[2] / rates[1]:.2f}x")
-        size, live, write, read, revive = restore_time(broker.bootstrap, args.restore_models)
+        size, live, write, read, revive = restore_time(broker.bootstrap, args.restore_models, args.kafka_client)
         print(f"memory per key model (LSTM-32, truncation 16, Adam, float32): {size / 1024:.1f} KiB serialised, "
               f"{live / 1024:.1f} KiB of live arrays")
-        print(f"restore of {args.restore_models:,} key models: read changelog {read:.1f} s + revive {revive:.1f} s "
+        print(f"restore of {args.restore_models:,} key models ({args.kafka_client}): read changelog {read:.1f} s + revive {revive:.1f} s "
               f"(written in {write:.1f} s)")
     finally:
         broker.stop()

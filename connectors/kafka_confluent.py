@@ -49,7 +49,8 @@ def translate(options: dict | None, role: str) -> dict:
             prop = _RENAMES.get(key, key.replace("_", "."))
         if key == "ssl_check_hostname":
             value = "https" if value else "none"
-        if role == "consumer" and prop in _PRODUCER_ONLY or role == "producer" and prop in _CONSUMER_ONLY:
+        if (role == "consumer" and prop in _PRODUCER_ONLY or role == "producer" and prop in _CONSUMER_ONLY
+                or role == "admin" and prop in _PRODUCER_ONLY | _CONSUMER_ONLY):
             continue
         out[prop] = value
     return out

@@ -118,14 +118,17 @@ def cmd_run(args):
 def open_store(args, options):
     """``--state kafka`` (a compacted changelog topic, the default for Kafka sources) or
     ``--state dir:PATH``."""
-    from .state import ChangelogStore, DirectoryStore
+    from connectors.uri import kafka_client
+
+    from .state import ChangelogStore, ConfluentChangelogStore, DirectoryStore
 
     spec = args.state or ("kafka" if args.source.startswith("kafka://") else "dir:streamrnn-state")
     if spec == "kafka":
         from connectors.kafka import parse_kafka_uri
 
         servers, topic = parse_kafka_uri(args.source)
-        return ChangelogStore(servers, f"{args.group}-models-changelog", client_options=options)
+        cls = ConfluentChangelogStore if kafka_client(args.kafka_client) == "confluent" else ChangelogStore
+        return cls(servers, f"{args.group}-models-changelog", client_options=options)
     if spec.startswith("dir:"):
         return DirectoryStore(spec[4:])
     raise SystemExit(f"--state must be 'kafka' or 'dir:PATH', got {spec!r}")

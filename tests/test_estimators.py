@@ -171,3 +171,26 @@ def test_forecast_rollout_matches_stepwise_prediction():
     assert abs(f[0] - np.sin(2000 / 5)) < 0.2
     # the forecast does not move the model
     assert model.forecast(20) == f
+
+
+from hypothesis import given, settings, strategies as st
+
+_FEATURES = st.dictionaries(
+    st.sampled_from(["a", "b", "c", "d"]),
+    st.one_of(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), st.sampled_from(["x", "y", "z"]), st.none()),
+    max_size=4,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(stream=st.lists(st.tuples(_FEATURES, st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)),
+                       min_size=1, max_size=40))
+def test_any_stream_of_valid_inputs_keeps_predictions_finite_and_predict_pure(stream):
+    model = streamrnn.RecurrentRegressor(hidden_size=4, truncation=4, update_every=2, seed=0)
+    for x, y in stream:
+        before = pickle.dumps(model)
+        p = model.predict_one(x)
+        assert math.isfinite(p)
+        assert pickle.dumps(model) == before
+        model.learn_one(x, y)
+    assert model.n_skipped_updates == 0

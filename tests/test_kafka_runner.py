@@ -55,11 +55,13 @@ def run_args(bootstrap, src, out, group, *extra):
             "--timestamp", "ts", "--group", group, "--quiet", *MODEL_ARGS, *extra]
 
 
-def test_end_to_end_equals_file_replay(kafka_bootstrap, tmp_path):
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
+def test_end_to_end_equals_file_replay(kafka_bootstrap, tmp_path, client):
     path = write_csv(tmp_path / "stream.csv", n=2000)
     src, out = create_topic(kafka_bootstrap, unique("in")), unique("pred")
     produce(kafka_bootstrap, src, as_json_lines(path))
-    proc = subprocess.run(streamrnn_cmd(*run_args(kafka_bootstrap, src, out, unique("g"), "--idle-timeout", "4")),
+    proc = subprocess.run(streamrnn_cmd(*run_args(kafka_bootstrap, src, out, unique("g"), "--idle-timeout", "4",
+                                                  "--kafka-client", client)),
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "events in: 2,000  predictions out: 2,000  dead-lettered: 0" in proc.stderr
