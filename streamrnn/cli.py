@@ -97,21 +97,24 @@ def cmd_run(args):
                              max_hot_models=args.max_hot_models, **common)
     else:
         runner = Runner(source, sink, model, checkpoint_path=args.checkpoint, **common)
+    keys = ""
     try:
         stats = runner.run(max_events=args.max_events)
+        if store is not None:  # before the source closes and gives its partitions back
+            keys = (f"keys: {sum(len(m) for m in runner.partitions.values()):,} models in "
+                    f"{len(runner.partitions)} partitions; restored at markers "
+                    f"{ {f'{t}/{p}': m for (t, p), m in sorted(runner.restored.items())} }; "
+                    f"events already covered by restored state: {runner.covered:,}")
     finally:
         sink.close()
         if dead is not None:
             dead.close()
+        source.close()
         if store is not None:
             store.close()
-        source.close()
     print(stats.summary(runner.metric), file=sys.stderr)
-    if store is not None:
-        print(f"keys: {sum(len(m) for m in runner.partitions.values()):,} models in "
-              f"{len(runner.partitions)} partitions; restored at markers "
-              f"{ {f'{t}/{p}': m for (t, p), m in sorted(runner.restored.items())} }; "
-              f"events already covered by restored state: {runner.covered:,}", file=sys.stderr)
+    if keys:
+        print(keys, file=sys.stderr)
     return 0 if stats.balanced else 1
 
 

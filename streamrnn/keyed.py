@@ -99,7 +99,8 @@ class KeyedRunner(Runner):
     def process(self, event: Event):
         models = self._partition(event.topic, event.partition)
         if event.offset <= models.marker:
-            # already in the restored state (a crash between the changelog write and the commit)
+            # already in the restored state: the committed offset lags the changelog marker after
+            # a crash or a revocation (a seek here would race the records already fetched)
             self.covered += 1
             return None
         self._current = (models, event)
