@@ -148,6 +148,42 @@ class ConfluentKafkaSource(Source):
         self.consumer.close()
 
 
+class Delivery:
+    """librdkafka produce with back-pressure (a full local queue waits for sends), and delivery
+    failures raised at flush."""
+
+    def __init__(self, producer, what="records"):
+        self.producer = producer
+        self.what = what
+        self.failures: list = []
+        self.count = 0
+
+    def _report(self, err, msg):
+        if err is not None:
+            self.failures.append(err)
+
+    def produce(self, topic, value, key=None, headers=None, partition=None):
+        extra = {} if partition is None else {"partition": partition}
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key, headers=headers or None,
+                                      on_delivery=self._report, **extra)
+                break
+            except BufferError:
+                self.producer.poll(0.05)
+        self.count += 1
+        if self.count % 1000 == 0:
+            self.producer.poll(0)  # serve delivery reports
+
+    def flush(self):
+        """Block until everything produced so far is acknowledged; raise if anything was not."""
+        while self.producer.flush(30.0) > 0:
+            pass
+        if self.failures:
+            failures, self.failures = self.failures, []
+            raise RuntimeError(f"{len(failures)} {self.what} were not delivered: {failures[0]}")
+
+
 class ConfluentKafkaSink(Sink):
     """Produce JSON records with librdkafka, ``acks=all`` and idempotence; keys and headers kept."""
 
@@ -159,35 +195,16 @@ class ConfluentKafkaSink(Sink):
                   "linger.ms": linger_ms}
         config.update(translate(client_options, "producer"))
         self.producer = Producer(config)
-        self._failures: list = []
-        self._count = 0
-
-    def _delivered(self, err, msg):
-        if err is not None:
-            self._failures.append(err)
+        self._delivery = Delivery(self.producer)
 
     def write_raw(self, value, key=None, headers=None):
-        produce = self.producer.produce
-        while True:
-            try:
-                produce(self.topic, value=value, key=key, headers=headers or None, on_delivery=self._delivered)
-                break
-            except BufferError:  # the local queue is full: let librdkafka send some
-                self.producer.poll(0.05)
-        self._count += 1
-        if self._count % 1000 == 0:
-            self.producer.poll(0)  # serve delivery reports
+        self._delivery.produce(self.topic, value, key, headers)
 
     def write(self, record, key=None, headers=None):
-        self.write_raw(encode_json(record), key, headers)
+        self._delivery.produce(self.topic, encode_json(record), key, headers)
 
     def flush(self):
-        """Block until every record so far is acknowledged; raise if any was not."""
-        while self.producer.flush(30.0) > 0:
-            pass
-        if self._failures:
-            failures, self._failures = self._failures, []
-            raise RuntimeError(f"{len(failures)} records were not delivered: {failures[0]}")
+        self._delivery.flush()
 
     def close(self):
         self.flush()

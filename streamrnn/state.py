@@ -235,7 +235,7 @@ class ConfluentChangelogStore(ChangelogStore):
     def __init__(self, bootstrap_servers, topic, client_options=None):
         from confluent_kafka import Producer
 
-        from connectors.kafka_confluent import translate
+        from connectors.kafka_confluent import Delivery, translate
 
         self.bootstrap = bootstrap_servers
         self.topic = topic
@@ -245,7 +245,7 @@ class ConfluentChangelogStore(ChangelogStore):
                                   **translate(self.options, "producer")})
         self._partitions_known = False
         self.restore_seconds = 0.0
-        self._failures: list = []
+        self._delivery = Delivery(self.producer, "changelog records")
 
     def ensure_topic(self, partitions: int):
         from confluent_kafka.admin import AdminClient, NewTopic
@@ -302,27 +302,12 @@ class ConfluentChangelogStore(ChangelogStore):
         self.restore_seconds += time.perf_counter() - start
         return models, marker
 
-    def _delivered(self, err, msg):
-        if err is not None:
-            self._failures.append(err)
-
     def write(self, topic, partition, blobs: dict, marker: int):
-        produce = self.producer.produce
         for key, blob in list(blobs.items()) + [(MARKER, str(marker).encode())]:
-            while True:
-                try:
-                    produce(self.topic, key=f"{topic}|{key}".encode(), value=blob, partition=partition,
-                            on_delivery=self._delivered)
-                    break
-                except BufferError:
-                    self.producer.poll(0.05)
+            self._delivery.produce(self.topic, blob, key=f"{topic}|{key}".encode(), partition=partition)
 
     def flush(self):
-        while self.producer.flush(30.0) > 0:
-            pass
-        if self._failures:
-            failures, self._failures = self._failures, []
-            raise RuntimeError(f"{len(failures)} changelog records were not written: {failures[0]}")
+        self._delivery.flush()
 
     def close(self):
         self.flush()

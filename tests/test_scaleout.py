@@ -189,3 +189,20 @@ def test_keyed_models_evict_and_revive():
     again = KeyedModels(template(), blobs)
     for k in blobs:
         assert same_state(again.get(k), models.model(k))
+
+
+def test_changelog_stores_round_trip_on_both_clients(kafka_bootstrap):
+    from streamrnn.state import ConfluentChangelogStore
+
+    blobs = {f"k{i}": pickle.dumps(template()) + bytes([i]) for i in range(50)}
+    for cls in (ChangelogStore, ConfluentChangelogStore):
+        store = cls(kafka_bootstrap, unique("changelog"))
+        store.ensure_topic(3)
+        store.write("in", 2, blobs, 41)
+        store.write("in", 2, {"k3": b"newer"}, 97)
+        store.write("other", 2, {"k3": b"not mine"}, 5)
+        store.flush()
+        models, marker = store.restore("in", 2)
+        assert marker == 97 and models == {**blobs, "k3": b"newer"}
+        assert store.restore("in", 1) == ({}, -1)
+        store.close()
