@@ -144,7 +144,8 @@ def cmd_demo(args):
     from .runner import Runner
 
     print(f"streamrnn demo: {args.cell.upper()}-{args.hidden_size} learning river.datasets.{args.dataset} "
-          f"online, predicting each event before learning it", file=sys.stderr)
+          f"online, predicting each event before learning it (the first run compiles the Numba kernels, "
+          f"about a minute; they are cached after that)", file=sys.stderr)
     source = RiverDatasetSource(args.dataset)
     sink = open_sink(args.sink)
     model = build_model(args.task, args)
