@@ -159,21 +159,17 @@ class RecordingSource(_LineSource):
         self._positions = dict(positions)
 
 
-class JsonlSink(Sink):
-    """Writes one JSON object per line to a file, or to standard output for ``-``."""
+class _FileSink(Sink):
+    """A sink writing text to a file it owns (or to standard output for ``-``)."""
 
-    def __init__(self, path, append=False):
+    def __init__(self, path, append=False, newline=None):
         self.path = path
         if path == "-":
             self._f = sys.stdout
             self._owned = False
         else:
-            self._f = open(path, "a" if append else "w", encoding="utf-8")
+            self._f = open(path, "a" if append else "w", encoding="utf-8", newline=newline)
             self._owned = True
-
-    def write(self, record, key=None, headers=None):
-        self._f.write(encode_json(record).decode())
-        self._f.write("\n")
 
     def write_raw(self, value, key=None, headers=None):
         self.write(_raw_record(value, key, headers))
@@ -187,13 +183,20 @@ class JsonlSink(Sink):
             self._f.close()
 
 
-class CsvSink(Sink):
+class JsonlSink(_FileSink):
+    """Writes one JSON object per line to a file, or to standard output for ``-``."""
+
+    def write(self, record, key=None, headers=None):
+        self._f.write(encode_json(record).decode())
+        self._f.write("\n")
+
+
+class CsvSink(_FileSink):
     """Writes records as CSV rows; the columns are the keys of the first record (nested values
     are written as JSON)."""
 
     def __init__(self, path, append=False):
-        self.path = path
-        self._f = open(path, "a" if append else "w", encoding="utf-8", newline="")
+        super().__init__(path, append, newline="")
         self._writer = None
         self._columns = None
 
@@ -201,21 +204,11 @@ class CsvSink(Sink):
         if self._writer is None:
             self._columns = list(record)
             self._writer = csv.writer(self._f)
-            if self._f.tell() == 0:
+            if not self._owned or self._f.tell() == 0:
                 self._writer.writerow(self._columns)
         self._writer.writerow(
             [json.dumps(v) if isinstance(v, (dict, list)) else v for v in (record.get(c) for c in self._columns)]
         )
-
-    def write_raw(self, value, key=None, headers=None):
-        self.write(_raw_record(value, key, headers))
-
-    def flush(self):
-        self._f.flush()
-
-    def close(self):
-        self.flush()
-        self._f.close()
 
 
 class RecordingSink(Sink):

@@ -152,3 +152,22 @@ def test_paced_replay_follows_timestamps(tmp_path):
     # 6 s of event time at 10x: at least 0.6 s of wall time
     assert time.monotonic() - start >= 0.55
     assert [e.timestamp_ms for e in seen] == [(1_700_000_000 + 2 * i) * 1000 for i in range(4)]
+
+
+def test_csv_sink_writes_predictions_and_dead_letters(tmp_path):
+    import csv as _csv
+    from connectors.files import CsvSink
+
+    path = write_csv(tmp_path / "s.csv", n=50)
+    with open(path, "a") as f:
+        f.write("broken,row\n")
+    sink, dead = CsvSink(tmp_path / "pred.csv"), CsvSink(tmp_path / "dead.csv")
+    stats = Runner(CsvSource(path), sink, model(), task="regress", target="temp", features=["load"],
+                   dead_letter=dead).run(handle_signals=False)
+    sink.close()
+    dead.close()
+    rows = list(_csv.DictReader(open(tmp_path / "pred.csv")))
+    assert len(rows) == 50 and stats.dead_lettered == 1
+    assert [float(r["prediction"]) for r in rows[:1]] == [0.0]  # nothing learned before the first
+    letters = list(_csv.DictReader(open(tmp_path / "dead.csv")))
+    assert "broken,row" in letters[0]["value"] and "fields" in letters[0]["headers"]
