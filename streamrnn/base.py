@@ -292,6 +292,10 @@ class RecurrentEstimator:
 
     def _learn(self, x: dict, target: float) -> float:
         self._vectorize(x, learn=True)
+        return self._learn_step(target)
+
+    def _learn_step(self, target: float) -> float:
+        """One learning step on the inputs already in the buffers; the prequential loss."""
         return float(E.learn_step(self._mem, self._meta, self._scratch, self._xbuf, self._present, self._tokbuf,
                                   target))
 

@@ -155,7 +155,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
 
     def _learn_encoded(self, x, y_lag, change, target):
         self._encode(x, y_lag, change, learn=True)
-        return E.learn_step(self._mem, self._meta, self._scratch, self._xbuf, self._present, self._tokbuf, target)
+        return self._learn_step(target)
 
     def learn_one(self, y: float, x: dict | None = None) -> None:
         y = check_number(y, "y")
