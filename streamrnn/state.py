@@ -17,11 +17,38 @@ from __future__ import annotations
 
 import collections
 import os
+import struct
 import pathlib
 import pickle
 import time
 
 MARKER = "__marker__"
+_OFFSET = struct.Struct(">q")
+
+
+class _Versions:
+    """Reads a partition's changelog records in order. A model record carries the marker of the
+    checkpoint that wrote it; it counts only once that checkpoint's marker record follows, so a
+    worker killed in the middle of a checkpoint leaves no model newer than the marker (its events
+    would be learned twice on replay)."""
+
+    def __init__(self):
+        self.models: dict = {}
+        self.pending: dict = {}
+        self.marker = -1
+
+    def add(self, key: str, value):
+        if key == MARKER:
+            self.marker = int(value)
+            for k, (covered, blob) in list(self.pending.items()):
+                if covered <= self.marker:
+                    del self.pending[k]
+                    self.models[k] = blob
+        elif value is None:
+            self.models.pop(key, None)
+            self.pending.pop(key, None)
+        else:
+            self.pending[key] = (_OFFSET.unpack_from(value)[0], value[_OFFSET.size:])
 
 
 def dumps(model) -> bytes:
@@ -197,26 +224,22 @@ class ChangelogStore:
             consumer.seek_to_beginning(tp)
             end = consumer.end_offsets([tp])[tp]
             prefix = f"{topic}|".encode()
+            versions = _Versions()
             while consumer.position(tp) < end:
                 for records in consumer.poll(timeout_ms=1000).values():
                     for r in records:
-                        if r.key is None or not r.key.startswith(prefix):
-                            continue
-                        key = r.key[len(prefix):].decode()
-                        if key == MARKER:
-                            marker = int(r.value)
-                        elif r.value is None:
-                            models.pop(key, None)
-                        else:
-                            models[key] = r.value
+                        if r.key is not None and r.key.startswith(prefix):
+                            versions.add(r.key[len(prefix):].decode(), r.value)
+            models, marker = versions.models, versions.marker
         finally:
             consumer.close()
         self.restore_seconds += time.perf_counter() - start
         return models, marker
 
     def write(self, topic, partition, blobs: dict, marker: int):
+        covered = _OFFSET.pack(marker)
         for key, blob in blobs.items():
-            self.producer.send(self.topic, key=f"{topic}|{key}".encode(), value=blob, partition=partition)
+            self.producer.send(self.topic, key=f"{topic}|{key}".encode(), value=covered + blob, partition=partition)
         self.producer.send(self.topic, key=f"{topic}|{MARKER}".encode(), value=str(marker).encode(),
                            partition=partition)
 
@@ -280,6 +303,7 @@ class ConfluentChangelogStore(ChangelogStore):
                 return models, marker
             consumer.assign([TopicPartition(self.topic, partition, OFFSET_BEGINNING)])
             prefix = f"{topic}|".encode()
+            versions = _Versions()
             position = low
             while position < high:
                 for r in consumer.consume(10_000, 1.0):
@@ -287,24 +311,19 @@ class ConfluentChangelogStore(ChangelogStore):
                         continue
                     position = r.offset() + 1
                     key = r.key()
-                    if key is None or not key.startswith(prefix):
-                        continue
-                    key = key[len(prefix):].decode()
-                    value = r.value()
-                    if key == MARKER:
-                        marker = int(value)
-                    elif value is None:
-                        models.pop(key, None)
-                    else:
-                        models[key] = value
+                    if key is not None and key.startswith(prefix):
+                        versions.add(key[len(prefix):].decode(), r.value())
+            models, marker = versions.models, versions.marker
         finally:
             consumer.close()
         self.restore_seconds += time.perf_counter() - start
         return models, marker
 
     def write(self, topic, partition, blobs: dict, marker: int):
-        for key, blob in list(blobs.items()) + [(MARKER, str(marker).encode())]:
-            self._delivery.produce(self.topic, blob, key=f"{topic}|{key}".encode(), partition=partition)
+        covered = _OFFSET.pack(marker)
+        for key, blob in blobs.items():
+            self._delivery.produce(self.topic, covered + blob, key=f"{topic}|{key}".encode(), partition=partition)
+        self._delivery.produce(self.topic, str(marker).encode(), key=f"{topic}|{MARKER}".encode(), partition=partition)
 
     def flush(self):
         self._delivery.flush()

@@ -206,3 +206,18 @@ def test_changelog_stores_round_trip_on_both_clients(kafka_bootstrap):
         assert marker == 97 and models == {**blobs, "k3": b"newer"}
         assert store.restore("in", 1) == ({}, -1)
         store.close()
+
+
+def test_models_of_a_checkpoint_without_its_marker_are_ignored():
+    """A worker killed in the middle of a checkpoint wrote some models but not the marker: they
+    would have its events learned twice when the next owner replays from the older marker."""
+    from streamrnn.state import MARKER, _OFFSET, _Versions
+
+    v = _Versions()
+    v.add("a", _OFFSET.pack(10) + b"a@10")
+    v.add(MARKER, b"10")
+    v.add("a", _OFFSET.pack(20) + b"a@20")  # checkpoint 20 cut short
+    v.add("b", _OFFSET.pack(20) + b"b@20")
+    assert v.marker == 10 and v.models == {"a": b"a@10"}
+    v.add(MARKER, b"20")
+    assert v.models == {"a": b"a@20", "b": b"b@20"}
