@@ -38,10 +38,11 @@ def flops_per_event(cell, hidden, truncation, update_every, n_in=1, n_out=1):
 
 
 class Recurrent:
-    def __init__(self, cell, hidden, update_every):
-        self.name = f"streamrnn {cell.upper()}-{hidden} TBPTT({update_every},16)"
+    def __init__(self, cell, hidden, update_every, dtype="float64"):
+        suffix = "" if dtype == "float64" else " f32"
+        self.name = f"streamrnn {cell.upper()}-{hidden} TBPTT({update_every},16){suffix}"
         self.model = streamrnn.RecurrentRegressor(cell=cell, hidden_size=hidden, truncation=16,
-                                                  update_every=update_every, seed=0)
+                                                  update_every=update_every, seed=0, dtype=dtype)
         self.flops = flops_per_event(cell, hidden, 16, update_every)
 
     def run(self, values):
@@ -96,7 +97,8 @@ def main(argv=None):
     for hidden in (32, 128):
         for cell in ("lstm", "gru", "rnn"):
             for k1 in (1, 4):
-                models.append(Recurrent(cell, hidden, k1))
+                for dtype in ("float64", "float32"):
+                    models.append(Recurrent(cell, hidden, k1, dtype))
     models.append(Snarimax())
     models.append(Lagged("river LinearRegression(16 lags)",
                          preprocessing.StandardScaler() | linear_model.LinearRegression(optimizer=optim.SGD(0.01))))

@@ -12,6 +12,9 @@ from . import layout
 from .kernels import engine as E
 
 _DTYPES = {"float64": np.float64, "float32": np.float32}
+# Largest magnitude accepted for an input or a target: the running variance squares deviations,
+# so anything near sqrt(max float) would overflow the statistics and poison the model.
+MAX_ABS = {"float64": 1e152, "float32": 1e16}
 
 
 def _sort_key(name):
@@ -42,7 +45,7 @@ class RecurrentEstimator:
         huber_delta: float = 1.0,
         normalize: bool = True,
         embedding_size: int | None = None,
-        dtype: str = "float64",
+        dtype: str = "float32",
         seed: int | None = None,
     ):
         self.cell = cell
@@ -225,6 +228,7 @@ class RecurrentEstimator:
         if self._cfg is None:
             self._resize()
         index = self._features
+        limit = MAX_ABS[self.dtype]
         embed = self.embedding_size is not None
         buf, present = self._xbuf, self._present
         buf[:] = 0.0
@@ -240,6 +244,9 @@ class RecurrentEstimator:
                 v = float(value)
                 if v - v != 0.0:
                     raise ValueError(f"feature {name!r} is not finite: {value!r}")
+                if abs(v) > limit:
+                    raise ValueError(f"feature {name!r} = {value!r} is beyond ±{limit:g}, the range of "
+                                     f"dtype {self.dtype!r}")
                 key = name
             elif value is None:
                 continue
@@ -262,6 +269,9 @@ class RecurrentEstimator:
                     raise ValueError(f"feature {name!r}: cannot read {value!r} as a number") from None
                 if not math.isfinite(v):
                     raise ValueError(f"feature {name!r} is not finite: {value!r}")
+                if abs(v) > limit:
+                    raise ValueError(f"feature {name!r} = {value!r} is beyond ±{limit:g}, the range of "
+                                     f"dtype {self.dtype!r}")
             elif isinstance(value, dt.date):
                 for key, v in _calendar(name, value):
                     i = index.get(key)
@@ -308,6 +318,9 @@ class RecurrentEstimator:
         E.predict_step(self._mem, self._meta, self._scratch, self._xbuf, self._present, self._tokbuf, out)
         return out
 
+    def _check_target(self, y) -> float:
+        return check_number(y, "y", MAX_ABS[self.dtype])
+
     # ------------------------------------------------------------------ introspection
     @property
     def n_updates(self) -> int:
@@ -340,8 +353,8 @@ def _calendar(name, when: dt.date):
     return out
 
 
-def check_number(value, what="y") -> float:
-    """``value`` as a finite float, or a ``ValueError`` that says what was wrong."""
+def check_number(value, what="y", limit=math.inf) -> float:
+    """``value`` as a finite float within ±``limit``, or a ``ValueError`` that says what was wrong."""
     if value is None:
         raise ValueError(f"{what} is None")
     if isinstance(value, (str, bytes)) or not isinstance(value, (numbers.Real, np.number)):
@@ -349,4 +362,6 @@ def check_number(value, what="y") -> float:
     v = float(value)
     if not math.isfinite(v):
         raise ValueError(f"{what} is not finite: {value!r}")
+    if abs(v) > limit:
+        raise ValueError(f"{what} = {value!r} is beyond ±{limit:g}")
     return v

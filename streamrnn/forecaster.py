@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from river.time_series.base import Forecaster
 
-from .base import RecurrentEstimator, check_number
+from .base import RecurrentEstimator
 from .kernels import engine as E
 
 __all__ = ["RecurrentForecaster"]
@@ -62,7 +62,8 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
     normalize
         Standardise inputs and target online.
     dtype
-        `"float64"` or `"float32"`.
+        `"float32"` (the default: twice the vector lanes and half the memory traffic, about 1.3x to
+        2x faster) or `"float64"`.
     seed
         Seed of the weight initialisation.
 
@@ -76,9 +77,9 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
 
     >>> model = streamrnn.RecurrentForecaster(hidden_size=16, seed=42)
     >>> evaluate.evaluate(datasets.AirlinePassengers(), model, metrics.MAE(), horizon=3)
-    +1 MAE: 37.778335
-    +2 MAE: 42.493858
-    +3 MAE: 46.607506
+    +1 MAE: 37.778347
+    +2 MAE: 42.493887
+    +3 MAE: 46.607554
 
     """
 
@@ -98,7 +99,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         differencing: bool = True,
         shrinkage: bool = True,
         embedding_size: int | None = None,
-        dtype: str = "float64",
+        dtype: str = "float32",
         seed: int | None = None,
     ):
         super().__init__(
@@ -158,7 +159,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         return self._learn_step(target)
 
     def learn_one(self, y: float, x: dict | None = None) -> None:
-        y = check_number(y, "y")
+        y = self._check_target(y)
         if self.differencing:
             if self._last_y is not None:
                 change = y - self._last_y

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from river import base as river_base
 
-from .base import RecurrentEstimator, check_number
+from .base import RecurrentEstimator
 
 __all__ = ["RecurrentRegressor"]
 
@@ -55,7 +55,8 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
     normalize
         Standardise inputs and target online.
     dtype
-        `"float64"` or `"float32"`.
+        `"float32"` (the default: twice the vector lanes and half the memory traffic, about 1.3x to
+        2x faster) or `"float64"`.
     seed
         Seed of the weight initialisation.
 
@@ -67,7 +68,7 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
 
     >>> model = streamrnn.RecurrentRegressor(hidden_size=16, seed=42)
     >>> evaluate.progressive_val_score(datasets.TrumpApproval(), model, metrics.MAE())
-    MAE: 0.579822
+    MAE: 0.58026
 
     """
 
@@ -85,7 +86,7 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
         huber_delta: float = 1.0,
         normalize: bool = True,
         embedding_size: int | None = None,
-        dtype: str = "float64",
+        dtype: str = "float32",
         seed: int | None = None,
     ):
         super().__init__(
@@ -112,12 +113,12 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
         yield {"cell": "rnn", "hidden_size": 8, "num_layers": 2, "optimizer": "sgd", "lr": 0.01, "seed": 1}
 
     def learn_one(self, x: dict, y: float) -> None:
-        self._learn(x, check_number(y, "y"))
+        self._learn(x, self._check_target(y))
 
     def learn_one_loss(self, x: dict, y: float) -> float:
         """`learn_one` that also returns the squared (or Huber) loss of this event's prediction,
         made before learning it, in normalised units."""
-        return self._learn(x, check_number(y, "y"))
+        return self._learn(x, self._check_target(y))
 
     def predict_one(self, x: dict) -> float:
         out = self._predict_out(x)

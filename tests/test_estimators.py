@@ -142,7 +142,7 @@ def test_key_order_and_missing_features():
 
 
 def test_huge_inputs_never_make_predictions_nan():
-    model = streamrnn.RecurrentRegressor(hidden_size=8, seed=0)
+    model = streamrnn.RecurrentRegressor(hidden_size=8, seed=0, dtype="float64")
     rng = np.random.default_rng(0)
     for t in range(500):
         v = 1e150 if t % 97 == 0 else rng.normal()
@@ -150,11 +150,25 @@ def test_huge_inputs_never_make_predictions_nan():
         assert math.isfinite(model.predict_one({"x": v}))
 
 
+def test_values_beyond_the_dtype_range_are_refused_and_leave_the_model_alone():
+    model = streamrnn.RecurrentRegressor(hidden_size=8, seed=0)  # float32
+    for t in range(50):
+        model.learn_one({"x": math.sin(t)}, math.cos(t))
+    before = pickle.dumps(model)
+    with pytest.raises(ValueError, match="'x'.*beyond"):
+        model.learn_one({"x": 1e30}, 1.0)
+    with pytest.raises(ValueError, match="y.*beyond"):
+        model.learn_one({"x": 1.0}, -1e30)
+    assert pickle.dumps(model) == before
+    assert math.isfinite(model.predict_one({"x": 1e15}))
+
+
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: e.__name__)
-def test_float32(estimator):
-    model = estimator(hidden_size=8, dtype="float32", seed=0)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dtype(estimator, dtype):
+    model = estimator(hidden_size=8, dtype=dtype, seed=0)
     _stream(model, n=40)
-    assert model._mem.dtype == np.float32
+    assert model._mem.dtype == np.dtype(dtype)
     pickle.loads(pickle.dumps(model))
 
 

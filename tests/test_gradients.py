@@ -51,7 +51,8 @@ def trained_window(model, n_events, rng):
 def test_gradient_matches_finite_differences(cell, head, truncation, update_every, num_layers, embedding_size):
     rng = np.random.default_rng(0)
     params = dict(cell=cell, hidden_size=5, num_layers=num_layers, truncation=truncation,
-                  update_every=update_every, embedding_size=embedding_size, seed=3)
+                  update_every=update_every, embedding_size=embedding_size, seed=3,
+                  dtype="float64")  # finite differences need double precision
     if head == "softmax":
         model = streamrnn.RecurrentClassifier(**params)
     else:

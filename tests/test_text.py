@@ -50,7 +50,7 @@ def test_surprise_is_the_log_loss_of_the_prediction_before_learning():
             continue
         compared += 1
         if y in proba:
-            assert nats == pytest.approx(-math.log(proba[y]), rel=1e-9, abs=1e-12)
+            assert nats == pytest.approx(-math.log(proba[y]), rel=1e-5, abs=1e-6)  # float32 model
         else:
             assert math.isinf(nats)  # a symbol never seen had probability 0
     assert compared > 500

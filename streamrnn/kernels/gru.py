@@ -47,9 +47,10 @@ def backward_window(wh, h_prev, act, aux, dh_in, dax, dah, carry):
     """
     W = act.shape[0]
     H = carry.shape[1]
+    one = act.dtype.type(1.0)  # typed, so that float32 windows stay float32
     dh_next = carry[0]
     for j in range(H):
-        dh_next[j] = 0.0
+        dh_next[j] = 0
     for t in range(W - 1, -1, -1):
         a = act[t]
         dx = dax[t]
@@ -59,9 +60,9 @@ def backward_window(wh, h_prev, act, aux, dh_in, dax, dah, carry):
             z = a[H + j]
             n = a[2 * H + j]
             dh = dh_in[t, j] + dh_next[j]
-            dan = dh * (1.0 - z) * (1.0 - n * n)
-            dar = dan * aux[t, j] * r * (1.0 - r)
-            daz = dh * (h_prev[t, j] - n) * z * (1.0 - z)
+            dan = dh * (one - z) * (one - n * n)
+            dar = dan * aux[t, j] * r * (one - r)
+            daz = dh * (h_prev[t, j] - n) * z * (one - z)
             dx[j] = dar
             dx[H + j] = daz
             dx[2 * H + j] = dan

@@ -21,7 +21,7 @@ def add_vec_mat(v, w, out):
         a1 = v[i + 1]
         a2 = v[i + 2]
         a3 = v[i + 3]
-        if a0 != 0.0 or a1 != 0.0 or a2 != 0.0 or a3 != 0.0:
+        if a0 != 0 or a1 != 0 or a2 != 0 or a3 != 0:
             r0 = w[i]
             r1 = w[i + 1]
             r2 = w[i + 2]
@@ -31,7 +31,7 @@ def add_vec_mat(v, w, out):
         i += 4
     while i < n:
         a0 = v[i]
-        if a0 != 0.0:  # one-hot inputs are mostly zero
+        if a0 != 0:  # one-hot inputs are mostly zero
             r0 = w[i]
             for g in range(m):
                 out[g] += a0 * r0[g]
@@ -43,16 +43,17 @@ def mat_vec(w, v, out, accumulate):
     """``out = w @ v`` (or ``out += w @ v`` with ``accumulate``) for ``w`` of shape (n, m)."""
     n = w.shape[0]
     m = w.shape[1]
+    zero = w.dtype.type(0.0)  # a float64 literal would promote float32 sums and halve the lanes
     j = 0
     while j + 4 <= n:
         r0 = w[j]
         r1 = w[j + 1]
         r2 = w[j + 2]
         r3 = w[j + 3]
-        s0 = 0.0
-        s1 = 0.0
-        s2 = 0.0
-        s3 = 0.0
+        s0 = zero
+        s1 = zero
+        s2 = zero
+        s3 = zero
         for g in range(m):
             d = v[g]
             s0 += r0[g] * d
@@ -72,7 +73,7 @@ def mat_vec(w, v, out, accumulate):
         j += 4
     while j < n:
         r0 = w[j]
-        s0 = 0.0
+        s0 = zero
         for g in range(m):
             s0 += r0[g] * v[g]
         if accumulate:

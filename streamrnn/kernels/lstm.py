@@ -52,11 +52,12 @@ def backward_window(wh, c_prev, act, aux, dh_in, dax, carry):
     """
     W = act.shape[0]
     H = carry.shape[1]
+    one = act.dtype.type(1.0)  # typed, so that float32 windows stay float32 (twice the lanes)
     dh_next = carry[0]
     dc_next = carry[1]
     for j in range(H):
-        dh_next[j] = 0.0
-        dc_next[j] = 0.0
+        dh_next[j] = 0
+        dc_next[j] = 0
     for t in range(W - 1, -1, -1):
         a = act[t]
         da = dax[t]
@@ -67,11 +68,11 @@ def backward_window(wh, c_prev, act, aux, dh_in, dax, carry):
             og = a[3 * H + j]
             tc = aux[t, j]
             dh = dh_in[t, j] + dh_next[j]
-            dc = dh * og * (1.0 - tc * tc) + dc_next[j]
-            da[j] = dc * gg * ig * (1.0 - ig)
-            da[H + j] = dc * c_prev[t, j] * fg * (1.0 - fg)
-            da[2 * H + j] = dc * ig * (1.0 - gg * gg)
-            da[3 * H + j] = dh * tc * og * (1.0 - og)
+            dc = dh * og * (one - tc * tc) + dc_next[j]
+            da[j] = dc * gg * ig * (one - ig)
+            da[H + j] = dc * c_prev[t, j] * fg * (one - fg)
+            da[2 * H + j] = dc * ig * (one - gg * gg)
+            da[3 * H + j] = dh * tc * og * (one - og)
             dc_next[j] = dc * fg
         # dL/dh_{t-1} = wh @ da (wh is (H, 4H), rows contiguous)
         mat_vec(wh, da, dh_next, False)

@@ -11,7 +11,7 @@ ADAM = 2
 
 @kernel
 def global_norm(grad):
-    s = 0.0
+    s = grad.dtype.type(0.0)
     for k in range(grad.shape[0]):
         s += grad[k] * grad[k]
     return np.sqrt(s)
@@ -39,14 +39,17 @@ def rmsprop(params, grad, sq, lr, rho, eps):
 @kernel
 def adam(params, grad, m1, m2, lr, beta1, beta2, eps, step):
     """Adam with bias correction; ``step`` counts updates from 1."""
-    c1 = 1.0 - beta1**step
-    c2 = 1.0 - beta2**step
-    lr_t = lr * np.sqrt(c2) / c1
-    eps_t = eps * np.sqrt(c2)
+    f = params.dtype.type  # every constant in the loop typed like the arrays (float32 stays float32)
+    c1 = 1.0 - float(beta1) ** step
+    c2 = 1.0 - float(beta2) ** step
+    lr_t = f(lr * np.sqrt(c2) / c1)
+    eps_t = f(eps * np.sqrt(c2))
+    b1, b2 = f(beta1), f(beta2)
+    b1c, b2c = f(1.0 - beta1), f(1.0 - beta2)
     for k in range(params.shape[0]):
         g = grad[k]
-        a = beta1 * m1[k] + (1.0 - beta1) * g
-        b = beta2 * m2[k] + (1.0 - beta2) * g * g
+        a = b1 * m1[k] + b1c * g
+        b = b2 * m2[k] + b2c * g * g
         m1[k] = a
         m2[k] = b
         params[k] -= lr_t * a / (np.sqrt(b) + eps_t)

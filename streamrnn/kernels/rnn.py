@@ -29,12 +29,13 @@ def backward_window(wh, act, dh_in, dax, carry):
     """
     W = act.shape[0]
     H = carry.shape[1]
+    one = act.dtype.type(1.0)  # typed, so that float32 windows stay float32
     dh_next = carry[0]
     for j in range(H):
-        dh_next[j] = 0.0
+        dh_next[j] = 0
     for t in range(W - 1, -1, -1):
         da = dax[t]
         for j in range(H):
             h = act[t, j]
-            da[j] = (dh_in[t, j] + dh_next[j]) * (1.0 - h * h)
+            da[j] = (dh_in[t, j] + dh_next[j]) * (one - h * h)
         mat_vec(wh, da, dh_next, False)
