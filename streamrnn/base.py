@@ -77,6 +77,9 @@ class RecurrentEstimator:
         self._present = None
         self._cat_mask = None
         self._tokbuf = None
+        self._outbuf = None
+        self._memo = None
+        self._fast = None  # (keys, columns) of the last plain numeric x: see _fast_fill  # a copy of the last x whose vectorisation the buffers hold
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self):
@@ -191,21 +194,25 @@ class RecurrentEstimator:
             meta, mem, scratch = layout.regrow(old, self._meta, self._mem, cfg)
         self._init_params(cfg, meta, mem, old)
         self._cfg, self._meta, self._mem, self._scratch = cfg, meta, mem, scratch
-        if old is None or old.n_inputs != cfg.n_inputs or old.slots != cfg.slots:
-            self._make_buffers()
+        self._make_buffers()
 
     def _make_buffers(self):
-        n = self._cfg.n_inputs
-        dt = _DTYPES[self.dtype]
-        self._xbuf = np.zeros(n, dtype=dt)
-        self._present = np.zeros(n, dtype=np.uint8)
+        """The input buffers are views of scratch blocks (the kernels read them there); they
+        follow scratch whenever it is reallocated."""
+        cfg, meta, scratch = self._cfg, self._meta, self._scratch
+        self._xbuf = layout.block(scratch, meta, E.XIN, 0, (cfg.n_inputs,))
+        self._present = layout.block(scratch, meta, E.PRESENT, 0, (cfg.n_inputs,))
         self._cat_mask = np.array(self._categorical, dtype=np.uint8)
-        self._tokbuf = np.full(self._cfg.slots, -1.0, dtype=dt)
+        self._tokbuf = layout.block(scratch, meta, E.TOKIN, 0, (cfg.slots,))
+        self._tokbuf[:] = -1.0
+        self._outbuf = layout.block(scratch, meta, E.POUT, 0, (cfg.out_capacity,))
+        self._memo = None
+        self._fast = None
 
     def __getstate__(self):
         state = self.__dict__.copy()
         # scratch and input buffers are recomputed on every call: not part of the model
-        for k in ("_scratch", "_xbuf", "_present", "_cat_mask", "_tokbuf"):
+        for k in ("_scratch", "_xbuf", "_present", "_cat_mask", "_tokbuf", "_outbuf", "_memo", "_fast"):
             state[k] = None
         return state
 
@@ -227,8 +234,19 @@ class RecurrentEstimator:
             raise ValueError(f"x must be a dict of features, got {type(x).__name__}")
         if self._cfg is None:
             self._resize()
-        index = self._features
+        # predict_one then learn_one on the same x is the prequential pattern: the buffers still
+        # hold this x (dict equality is a cheap C-level check, and a copy guards against mutation)
+        if self._memo is not None:
+            try:
+                if self._memo == x:
+                    return
+            except ValueError:  # e.g. an array among the values: vectorising will say what is wrong
+                pass
+            self._memo = None  # the buffers are about to change
         limit = MAX_ABS[self.dtype]
+        if self._fast is not None and self._fast_fill(x, limit):
+            return
+        index = self._features
         embed = self.embedding_size is not None
         buf, present = self._xbuf, self._present
         buf[:] = 0.0
@@ -238,10 +256,12 @@ class RecurrentEstimator:
             tok[:] = -1.0
         new = []  # (key, is_categorical) of dense inputs not seen before
         new_tokens = []  # (name, key) of embedded categories not seen before
+        cols = []  # the dense column of each value of x, in x's order, while all are plain numbers
+        skipped = False  # an unknown feature left out (learn=False): the buffers are not all of x
         for name, value in x.items():
             kind = type(value)
             if kind is float or kind is int:  # the common case, without the ABC checks below
-                v = float(value)
+                v = _as_float(name, value)
                 if v - v != 0.0:
                     raise ValueError(f"feature {name!r} is not finite: {value!r}")
                 if abs(v) > limit:
@@ -249,8 +269,10 @@ class RecurrentEstimator:
                                      f"dtype {self.dtype!r}")
                 key = name
             elif value is None:
+                cols = None  # a missing feature: its presence differs from the last x
                 continue
             elif kind is str or isinstance(value, str):
+                cols = None
                 value = str(value)
                 key = (name, value)
                 if embed:
@@ -259,13 +281,15 @@ class RecurrentEstimator:
                         tok[self._slots[name]] = row
                     elif learn:
                         new_tokens.append((name, key))
+                    else:
+                        skipped = True
                     continue
                 v = 1.0
             elif isinstance(value, (numbers.Real, np.number)) and not isinstance(value, complex):
                 key = name
                 try:
                     v = float(value)
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):
                     raise ValueError(f"feature {name!r}: cannot read {value!r} as a number") from None
                 if not math.isfinite(v):
                     raise ValueError(f"feature {name!r} is not finite: {value!r}")
@@ -273,6 +297,7 @@ class RecurrentEstimator:
                     raise ValueError(f"feature {name!r} = {value!r} is beyond ±{limit:g}, the range of "
                                      f"dtype {self.dtype!r}")
             elif isinstance(value, dt.date):
+                cols = None
                 for key, v in _calendar(name, value):
                     i = index.get(key)
                     if i is not None:
@@ -280,6 +305,8 @@ class RecurrentEstimator:
                         present[i] = 1
                     elif learn:
                         new.append((key, False))
+                    else:
+                        skipped = True
                 continue
             else:
                 raise ValueError(f"feature {name!r} has unsupported type {type(value).__name__}")
@@ -287,8 +314,12 @@ class RecurrentEstimator:
             if i is not None:
                 buf[i] = v
                 present[i] = 1
+                if cols is not None:
+                    cols.append(i)
             elif learn:
                 new.append((key, type(value) is str))
+            else:
+                skipped = True
         if new or new_tokens:
             # inputs are added in sorted order, so that the key order of a dict never matters
             for key, is_cat in sorted(new, key=lambda t: _sort_key(t[0])):
@@ -299,6 +330,33 @@ class RecurrentEstimator:
                 self._tokens_index[key] = len(self._tokens_index)
             self._resize()
             self._vectorize(x, learn)  # every feature is known now: fill the new buffers
+        else:
+            self._memo = None if skipped else dict(x)
+            if not skipped and cols is not None and len(cols) == len(x):
+                self._fast = (tuple(x), cols)
+
+    def _fast_fill(self, x: dict, limit: float) -> bool:
+        """Fill the buffers when ``x`` has the same keys, in the same order, as the last plain
+        numeric ``x``: only the values change (presence and the other columns are as they were).
+        Returns False when the slow path must decide."""
+        keys, cols = self._fast
+        if tuple(x) != keys:
+            return False
+        buf = self._xbuf
+        for name, col, value in zip(keys, cols, x.values()):
+            if type(value) is not float:
+                if not isinstance(value, (float, int)):
+                    self._fast = None
+                    return False
+                value = _as_float(name, value)
+            if value - value != 0.0:
+                raise ValueError(f"feature {name!r} is not finite: {value!r}")
+            if abs(value) > limit:
+                raise ValueError(f"feature {name!r} = {value!r} is beyond ±{limit:g}, the range of dtype "
+                                 f"{self.dtype!r}")
+            buf[col] = value
+        self._memo = dict(x)
+        return True
 
     def _learn(self, x: dict, target: float) -> float:
         self._vectorize(x, learn=True)
@@ -306,17 +364,15 @@ class RecurrentEstimator:
 
     def _learn_step(self, target: float) -> float:
         """One learning step on the inputs already in the buffers; the prequential loss."""
-        return float(E.learn_step(self._mem, self._meta, self._scratch, self._xbuf, self._present, self._tokbuf,
-                                  target))
+        return float(E.learn_event(self._mem, self._meta, self._scratch, target))
 
     def _predict_out(self, x: dict):
         """The head's output for ``x`` from the current state (None before anything is learned)."""
         if self._cfg is None:
             return None
         self._vectorize(x, learn=False)
-        out = np.empty(self._cfg.n_outputs, dtype=self._mem.dtype)
-        E.predict_step(self._mem, self._meta, self._scratch, self._xbuf, self._present, self._tokbuf, out)
-        return out
+        E.predict_event(self._mem, self._meta, self._scratch)
+        return self._outbuf[: self._cfg.n_outputs]  # a view: read it before the next call
 
     def _check_target(self, y) -> float:
         return check_number(y, "y", MAX_ABS[self.dtype])
@@ -337,6 +393,13 @@ class RecurrentEstimator:
         return 0 if self._meta is None else int(self._meta[E.N_PARAMS])
 
 
+def _as_float(name, value) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"feature {name!r} = {value!r} is too large for a float") from None
+
+
 def _calendar(name, when: dt.date):
     """A date or datetime as cyclic calendar inputs: day of week and day of year (and hour of
     day for a datetime), each as a (sin, cos) pair, so seasonality is one step away."""
@@ -355,6 +418,8 @@ def _calendar(name, when: dt.date):
 
 def check_number(value, what="y", limit=math.inf) -> float:
     """``value`` as a finite float within ±``limit``, or a ``ValueError`` that says what was wrong."""
+    if type(value) is float and value - value == 0.0 and abs(value) <= limit:
+        return value  # the common case, without the ABC checks
     if value is None:
         raise ValueError(f"{what} is None")
     if isinstance(value, (str, bytes)) or not isinstance(value, (numbers.Real, np.number)):

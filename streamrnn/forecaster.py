@@ -147,6 +147,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         cfg = self._cfg
         if not x and cfg is not None and cfg.n_inputs == 2 and cfg.slots == 0:
             buf, present = self._xbuf, self._present
+            self._memo = None
             buf[0] = 0.0 if y_lag is None else y_lag
             present[0] = y_lag is not None
             buf[1] = 0.0 if change is None else change
@@ -199,7 +200,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         else:
             n = self._cfg.n_inputs
             X = np.zeros((horizon, n), dtype=dt)
-            present = np.zeros((horizon, n), dtype=np.uint8)
+            present = np.zeros((horizon, n), dtype=dt)
             tokens = np.full((horizon, self._cfg.slots), -1.0, dtype=dt)
             for s in range(horizon):
                 first = s == 0

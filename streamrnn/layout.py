@@ -116,6 +116,10 @@ class Config:
             (E.GEROWS, 0, (K * S, e)),
             (E.TOUCHED, 0, (K * S,)),
             (E.MARK, 0, (self.token_capacity,)),
+            (E.XIN, 0, (self.n_inputs,)),
+            (E.PRESENT, 0, (self.n_inputs,)),
+            (E.TOKIN, 0, (S,)),
+            (E.POUT, 0, (O,)),
         ]
 
 

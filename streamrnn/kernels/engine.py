@@ -44,7 +44,10 @@ WX, WH, BX, BH, WY, BY, EMB = range(7)
 XMEAN, XM2, XCOUNT, YSTAT, HYPER, XS, HS, CS, ACT, AUX, YS, TOK = range(7, 19)
 # scratch
 DAX, DAH, DHIN, DXB, CARRY, DOUT, OUT, PX, PH, PC, PACT, PAUX, DEMB, GEROWS, TOUCHED, MARK = range(19, 35)
-N_KINDS = 35
+# the estimator's input buffers live in scratch too, so a call passes three arrays, not seven
+# (each array argument costs about 0.3 us to unbox)
+XIN, PRESENT, TOKIN, POUT = range(35, 39)
+N_KINDS = 39
 
 # --- hyperparameters, mem[HYPER + k] ----------------------------------------------------------
 LR, CLIP_NORM, BETA1, BETA2, EPS, MOMENTUM, RHO, HUBER_DELTA, X_CLIP = range(9)
@@ -467,6 +470,22 @@ def learn_step(mem, meta, scratch, x, present, tokens, y):
         compute_gradient(mem, meta, scratch)
         apply_gradient(mem, meta, scratch)
     return loss
+
+
+@kernel
+def learn_event(mem, meta, scratch, y):
+    """:func:`learn_step` on the input the estimator wrote into scratch (XIN, PRESENT, TOKIN)."""
+    n_in = meta[N_IN]
+    return learn_step(mem, meta, scratch, _vec(scratch, meta, XIN, 0, n_in), _vec(scratch, meta, PRESENT, 0, n_in),
+                      _vec(scratch, meta, TOKIN, 0, meta[SLOTS]), y)
+
+
+@kernel
+def predict_event(mem, meta, scratch):
+    """:func:`predict_step` on the input in scratch; the output goes to scratch block POUT."""
+    n_in = meta[N_IN]
+    predict_step(mem, meta, scratch, _vec(scratch, meta, XIN, 0, n_in), _vec(scratch, meta, PRESENT, 0, n_in),
+                 _vec(scratch, meta, TOKIN, 0, meta[SLOTS]), _vec(scratch, meta, POUT, 0, meta[N_OUT]))
 
 
 @kernel
