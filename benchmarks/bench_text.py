@@ -81,6 +81,9 @@ def main(argv=None):
     ap.add_argument("--update-every", type=int, default=10)
     ap.add_argument("--lr", type=float, default=5e-3)
     ap.add_argument("--clip-norm", type=float, default=1.0)
+    ap.add_argument("--ngram-order", type=int, default=5, help="direct n-gram connections (0: off)")
+    ap.add_argument("--ngram-buckets", type=int, default=1 << 18)
+    ap.add_argument("--ngram-lr", type=float, default=0.7)
     ap.add_argument("--max-chars", type=int, default=None)
     ap.add_argument("--plot", default=None, help="PNG path (default: next to the benchmark, bench_text_<file>.png)")
     args = ap.parse_args(argv)
@@ -91,7 +94,8 @@ def main(argv=None):
     data = text.encode("utf-8")
     config = dict(cell=args.cell, hidden_size=args.hidden_size, num_layers=args.num_layers,
                   embedding_size=args.embedding_size, truncation=args.truncation,
-                  update_every=args.update_every, lr=args.lr, clip_norm=args.clip_norm, seed=0)
+                  update_every=args.update_every, lr=args.lr, clip_norm=args.clip_norm,
+                  ngram_order=args.ngram_order, ngram_buckets=args.ngram_buckets, ngram_lr=args.ngram_lr, seed=0)
     print(f"{args.file}: {len(data):,} bytes, {len(text):,} characters, {len(set(text))} distinct")
     print(f"streamrnn RecurrentClassifier({', '.join(f'{k}={v!r}' for k, v in config.items())})")
     model = streamrnn.RecurrentClassifier(**config)

@@ -130,6 +130,8 @@ class RecurrentEstimator:
             slots=slots,
             n_tokens=n_tokens,
             token_capacity=token_capacity,
+            ngram_orders=getattr(self, "ngram_order", 0),
+            ngram_buckets=getattr(self, "ngram_buckets", 0) if getattr(self, "ngram_order", 0) else 0,
         )
 
     # ------------------------------------------------------------------ state
@@ -159,6 +161,7 @@ class RecurrentEstimator:
             hyper[E.RHO] = 0.99
             hyper[E.HUBER_DELTA] = self.huber_delta
             hyper[E.X_CLIP] = 10.0
+            hyper[E.NG_LR] = getattr(self, "ngram_lr", 0.0)
             old_inputs, old_tokens = 0, 0
         else:
             old_inputs, old_tokens = old.n_inputs, old.n_tokens

@@ -46,6 +46,16 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
         one-hot input.
     normalize
         Standardise the inputs online.
+    ngram_order
+        Direct n-gram connections (Mikolov's RNN-ME; needs `embedding_size`): the contexts of
+        orders 1..`ngram_order` of the first categorical feature (its current value and the
+        previous ones) are hashed to rows of a table that add to the logits and learn by SGD on
+        every event. Counts-like statistics learned at once, beside the network; the usual choice
+        for text (see `connectors.text`). 0 turns them off.
+    ngram_buckets
+        Rows of the n-gram hash table (memory: rows x classes).
+    ngram_lr
+        SGD learning rate of the n-gram rows.
     dtype
         `"float32"` (the default: twice the vector lanes and half the memory traffic, about 1.3x to
         2x faster) or `"float64"`.
@@ -76,9 +86,15 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
         clip_norm: float = 1.0,
         normalize: bool = True,
         embedding_size: int | None = None,
+        ngram_order: int = 0,
+        ngram_buckets: int = 1 << 16,
+        ngram_lr: float = 0.5,
         dtype: str = "float32",
         seed: int | None = None,
     ):
+        self.ngram_order = ngram_order
+        self.ngram_buckets = ngram_buckets
+        self.ngram_lr = ngram_lr
         super().__init__(
             cell=cell,
             hidden_size=hidden_size,
@@ -93,6 +109,17 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
             dtype=dtype,
             seed=seed,
         )
+        if not isinstance(ngram_order, int) or ngram_order < 0:
+            raise ValueError(f"ngram_order must be a non-negative integer, got {ngram_order!r}")
+        if ngram_order:
+            if embedding_size is None:
+                raise ValueError("ngram_order needs embedding_size: the n-gram context is read from the embedded tokens")
+            if ngram_order > truncation + 1:
+                raise ValueError("ngram_order must not exceed truncation + 1 (the window holds the context)")
+            if not isinstance(ngram_buckets, int) or ngram_buckets < 1:
+                raise ValueError(f"ngram_buckets must be a positive integer, got {ngram_buckets!r}")
+            if not ngram_lr > 0:
+                raise ValueError(f"ngram_lr must be positive, got {ngram_lr!r}")
         self._n_outputs = 0
         self._classes: list = []
         self._class_index: dict = {}
@@ -103,6 +130,7 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
         yield {"cell": "lstm", "hidden_size": 8, "seed": 1}
         yield {"cell": "gru", "hidden_size": 8, "truncation": 4, "update_every": 2, "seed": 1}
         yield {"cell": "rnn", "hidden_size": 8, "num_layers": 2, "optimizer": "rmsprop", "seed": 1}
+        yield {"cell": "lstm", "hidden_size": 8, "embedding_size": 4, "ngram_order": 3, "ngram_buckets": 64, "seed": 1}
 
     @property
     def _multiclass(self):

@@ -42,6 +42,8 @@ class Config:
     slots: int = 0  # categorical features feeding the embedding
     n_tokens: int = 0  # active embedding rows
     token_capacity: int = 0
+    ngram_orders: int = 0  # direct n-gram connections to the softmax (kernels/ngram.py)
+    ngram_buckets: int = 0
 
     @property
     def gate_width(self):
@@ -93,6 +95,9 @@ class Config:
             (E.AUX, 0, (L, B, H)),
             (E.YS, 0, (B,)),
             (E.TOK, 0, (B, self.slots)),
+            (E.NGW, 0, (self.ngram_buckets, self.out_capacity)),
+            (E.NGB, 0, (B, self.ngram_orders)),
+            (E.NGV, 0, (self.ngram_buckets,)),
         ]
 
     def scratch_blocks(self):
@@ -120,6 +125,8 @@ class Config:
             (E.PRESENT, 0, (self.n_inputs,)),
             (E.TOKIN, 0, (S,)),
             (E.POUT, 0, (O,)),
+            (E.NGHIST, 0, (self.ngram_orders,)),
+            (E.PNGB, 0, (self.ngram_orders,)),
         ]
 
 
@@ -177,6 +184,8 @@ def allocate(cfg: Config, dtype=np.float64):
     meta[E.SLOTS] = cfg.slots
     meta[E.N_TOKENS] = cfg.n_tokens
     meta[E.TOKEN_CAP] = cfg.token_capacity
+    meta[E.NG_ORDERS] = cfg.ngram_orders
+    meta[E.NG_BUCKETS] = cfg.ngram_buckets
     meta[E.POS] = 1  # row 0 is the initial (zero) state
     return meta, mem, scratch
 

@@ -57,6 +57,23 @@ def test_gradient_matches_finite_differences(cell, head, truncation, update_ever
         model = streamrnn.RecurrentClassifier(**params)
     else:
         model = streamrnn.RecurrentRegressor(loss=head, huber_delta=0.3, **params)
+    _check_gradient(model, truncation, rng)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("update_every", [1, 3])
+def test_gradient_with_ngram_connections(cell, update_every):
+    """The n-gram rows add constants to the logits: the network's gradient must account for them."""
+    rng = np.random.default_rng(1)
+    model = streamrnn.RecurrentClassifier(cell=cell, hidden_size=5, truncation=5, update_every=update_every,
+                                          embedding_size=3, ngram_order=3, ngram_buckets=16, seed=3,
+                                          dtype="float64")
+    _check_gradient(model, 5, rng)
+    table = layout.block(model._mem, model._meta, E.NGW, 0, (16, int(model._meta[E.OUT_CAP])))
+    assert np.abs(table).max() > 1e-3  # the rows learned while the window filled
+
+
+def _check_gradient(model, truncation, rng):
     # more events than the buffer holds, so the window has slid
     model = trained_window(model, 3 * truncation + 5, rng)
     mem, meta, scratch = model._mem, model._meta, model._scratch

@@ -21,8 +21,9 @@ def char_model(**kw):
     return streamrnn.RecurrentClassifier(**params)
 
 
-def test_growing_vocabulary_keeps_pickling_cloning_and_checks():
-    model = char_model()
+@pytest.mark.parametrize("ngram", [0, 4], ids=["rnn", "rnn+ngram"])
+def test_growing_vocabulary_keeps_pickling_cloning_and_checks(ngram):
+    model = char_model(ngram_order=ngram)
     sizes = []
     for i, (x, y) in enumerate(iter_text(TEXT)):
         model.learn_one(x, y)
@@ -36,8 +37,9 @@ def test_growing_vocabulary_keeps_pickling_cloning_and_checks():
         check(char_model())
 
 
-def test_surprise_is_the_log_loss_of_the_prediction_before_learning():
-    a, b = char_model(), char_model()
+@pytest.mark.parametrize("ngram", [0, 4], ids=["rnn", "rnn+ngram"])
+def test_surprise_is_the_log_loss_of_the_prediction_before_learning(ngram):
+    a, b = char_model(ngram_order=ngram), char_model(ngram_order=ngram)
     seen_inputs = set()
     compared = 0
     for x, y in iter_text(TEXT[:600]):
@@ -56,8 +58,9 @@ def test_surprise_is_the_log_loss_of_the_prediction_before_learning():
     assert compared > 500
 
 
-def test_generation_is_deterministic_and_leaves_the_model_unchanged():
-    model = char_model()
+@pytest.mark.parametrize("ngram", [0, 4], ids=["rnn", "rnn+ngram"])
+def test_generation_is_deterministic_and_leaves_the_model_unchanged(ngram):
+    model = char_model(ngram_order=ngram)
     for x, y in iter_text(TEXT):
         model.learn_one(x, y)
     before = pickle.dumps(model)
@@ -68,7 +71,7 @@ def test_generation_is_deterministic_and_leaves_the_model_unchanged():
     assert pickle.dumps(model) == before
     # the model learned the repeated sentence: a cold sample mostly follows it
     cold = "".join(model.generate(60, seed=0, temperature=0.2))
-    assert any(w in cold for w in ("the", "fox", "dog", "lazy"))
+    assert any(w in cold for w in ("the", "fox", "dog", "lazy", "café", "naïve"))
 
 
 def test_generation_with_one_hot_inputs():

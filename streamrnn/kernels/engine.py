@@ -18,7 +18,7 @@ When ``pos`` reaches the end, the last ``truncation + 1`` rows are copied to the
 
 import numpy as np
 
-from . import gru, heads, lstm, optim, rnn
+from . import gru, heads, lstm, ngram, optim, rnn
 from ._jit import kernel
 
 # --- meta: header slots -----------------------------------------------------------------------
@@ -30,6 +30,8 @@ HEAD, OPTIMIZER, N_PARAMS, NORM_X, NORM_Y, CELL_WIDTH = range(9, 15)
 OUT_CAP, EMBED, SLOTS, N_TOKENS, TOKEN_CAP, N_DENSE = range(15, 21)
 # counters that advance with the stream
 POS, N_STEPS, N_SINCE_UPDATE, N_UPDATES, N_SKIPPED, OPT_STEP, N_TOUCHED = range(22, 29)
+# direct n-gram connections of the softmax head (0 orders: none), see kernels/ngram.py
+NG_ORDERS, NG_BUCKETS = 29, 30
 # block offsets: meta[OFFSETS + kind * MAX_LAYERS + layer]
 OFFSETS = 32
 MAX_LAYERS = 8
@@ -47,11 +49,13 @@ DAX, DAH, DHIN, DXB, CARRY, DOUT, OUT, PX, PH, PC, PACT, PAUX, DEMB, GEROWS, TOU
 # the estimator's input buffers live in scratch too, so a call passes three arrays, not seven
 # (each array argument costs about 0.3 us to unbox)
 XIN, PRESENT, TOKIN, POUT = range(35, 39)
-N_KINDS = 39
+# n-gram table (mem), the context rows of each window step (mem), a context history (scratch)
+NGW, NGB, NGHIST, PNGB, NGV = range(39, 44)
+N_KINDS = 44
 
 # --- hyperparameters, mem[HYPER + k] ----------------------------------------------------------
-LR, CLIP_NORM, BETA1, BETA2, EPS, MOMENTUM, RHO, HUBER_DELTA, X_CLIP = range(9)
-N_HYPER = 9
+LR, CLIP_NORM, BETA1, BETA2, EPS, MOMENTUM, RHO, HUBER_DELTA, X_CLIP, NG_LR = range(10)
+N_HYPER = 10
 
 # YSTAT block: count, mean, sum of squared deviations (Welford)
 MIN_VAR = 1e-12
@@ -207,6 +211,7 @@ def _slide(mem, meta):
     xs = _mat(mem, meta, XS, 0, B, meta[N_IN] + meta[EMBED])
     ys = _vec(mem, meta, YS, 0, B)
     tok = _mat(mem, meta, TOK, 0, B, meta[SLOTS])
+    ngb = _mat(mem, meta, NGB, 0, B, meta[NG_ORDERS])
     hs = _cube(mem, meta, HS, 0, L, B, H)
     cs = _cube(mem, meta, CS, 0, L, B, meta[CELL_WIDTH])
     act = _cube(mem, meta, ACT, 0, L, B, G)
@@ -215,6 +220,7 @@ def _slide(mem, meta):
         xs[r] = xs[src + r]
         ys[r] = ys[src + r]
         tok[r] = tok[src + r]
+        ngb[r] = ngb[src + r]
         for l in range(L):
             hs[l, r] = hs[l, src + r]
             cs[l, r] = cs[l, src + r]
@@ -224,11 +230,32 @@ def _slide(mem, meta):
 
 
 @kernel
-def _head_out(mem, meta, h, out):
-    """The head's output for the active classes: ``out`` has N_OUT entries."""
+def _head_out(mem, meta, h, out, buckets):
+    """The head's output for the active classes: ``out`` has N_OUT entries. ``buckets``: the
+    n-gram table rows of this step's context (empty without n-gram connections)."""
     H = meta[HIDDEN]
     C = meta[OUT_CAP]
     heads.linear_forward(_mat(mem, meta, WY, 0, H, C), _vec(mem, meta, BY, 0, C), h, out)
+    if buckets.shape[0] > 0:
+        ngram.add_rows(_mat(mem, meta, NGW, 0, meta[NG_BUCKETS], C), buckets, meta[N_OUT], out)
+
+
+@kernel
+def _window_buckets(mem, meta, row):
+    """The n-gram table rows stored for window row ``row``."""
+    N = meta[NG_ORDERS]
+    return _mat(mem, meta, NGB, 0, meta[ROWS], N)[row]
+
+
+@kernel
+def _history_from_window(mem, meta, token, hist):
+    """``hist`` = [token, the slot-0 tokens of the last len(hist) - 1 steps learned, newest first]."""
+    tok = _mat(mem, meta, TOK, 0, meta[ROWS], meta[SLOTS])
+    pos = meta[POS]
+    hist[0] = token
+    for j in range(1, hist.shape[0]):
+        r = pos - j
+        hist[j] = tok[r, 0] if r >= 0 else -1.0
 
 
 @kernel
@@ -276,7 +303,7 @@ def compute_gradient(mem, meta, scratch):
     loss = 0.0
     for t in range(W - n_loss, W):
         h = hs[L - 1, first + t]
-        _head_out(mem, meta, h, out)
+        _head_out(mem, meta, h, out, _window_buckets(mem, meta, first + t))
         loss += heads.loss_grad(meta[HEAD], out, ys[first + t], hyper[HUBER_DELTA], dout)
         for j in range(H):
             hj = h[j]
@@ -430,7 +457,7 @@ def step_loss(mem, meta, scratch, row, target):
     hs = _cube(mem, meta, HS, 0, L, B, H)
     out = _vec(scratch, meta, OUT, 0, meta[N_OUT])
     dout = _vec(scratch, meta, DOUT, 0, meta[N_OUT])
-    _head_out(mem, meta, hs[L - 1, row], out)
+    _head_out(mem, meta, hs[L - 1, row], out, _window_buckets(mem, meta, row))
     return heads.loss_grad(meta[HEAD], out, target, _vec(mem, meta, HYPER, 0, N_HYPER)[HUBER_DELTA], dout)
 
 
@@ -454,6 +481,11 @@ def learn_step(mem, meta, scratch, x, present, tokens, y):
     for s in range(meta[SLOTS]):
         tok[pos, s] = tokens[s]
     embed_input(mem, meta, tokens, xs[pos, :e])
+    n_orders = meta[NG_ORDERS]
+    if n_orders > 0:
+        hist = _vec(scratch, meta, NGHIST, 0, n_orders)
+        _history_from_window(mem, meta, tokens[0], hist)
+        ngram.context_buckets(hist, meta[NG_BUCKETS], _window_buckets(mem, meta, pos))
     hs = _cube(mem, meta, HS, 0, L, B, H)
     cs = _cube(mem, meta, CS, 0, L, B, meta[CELL_WIDTH])
     act = _cube(mem, meta, ACT, 0, L, B, G)
@@ -462,6 +494,12 @@ def learn_step(mem, meta, scratch, x, present, tokens, y):
     target = normalise_target(mem, meta, y, True)
     _vec(mem, meta, YS, 0, B)[pos] = target
     loss = step_loss(mem, meta, scratch, pos, target)
+    if n_orders > 0 and np.isfinite(loss):
+        # the n-gram rows learn on every event (dout holds dL/dlogits of this one)
+        ngram.sgd_rows(_mat(mem, meta, NGW, 0, meta[NG_BUCKETS], meta[OUT_CAP]), _vec(mem, meta, NGV, 0, meta[NG_BUCKETS]),
+                       _window_buckets(mem, meta, pos),
+                       _vec(scratch, meta, DOUT, 0, meta[N_OUT]), meta[N_OUT],
+                       _vec(mem, meta, HYPER, 0, N_HYPER)[NG_LR])
     meta[POS] = pos + 1
     meta[N_STEPS] += 1
     meta[N_SINCE_UPDATE] += 1
@@ -522,7 +560,10 @@ def _predict_from(mem, meta, scratch, x, present, tokens, src, out):
     pact = _cube(scratch, meta, PACT, 0, L, 1, G)
     paux = _cube(scratch, meta, PAUX, 0, L, 1, H)
     forward_stack(mem, meta, px, ph, pc, src, 1 - src, pact, paux, 0)
-    _head_out(mem, meta, ph[L - 1, 1 - src], out)
+    buckets = _vec(scratch, meta, PNGB, 0, meta[NG_ORDERS])
+    if buckets.shape[0] > 0:
+        ngram.context_buckets(_vec(scratch, meta, NGHIST, 0, meta[NG_ORDERS]), meta[NG_BUCKETS], buckets)
+    _head_out(mem, meta, ph[L - 1, 1 - src], out, buckets)
     if meta[HEAD] == heads.SOFTMAX:
         heads.softmax_inplace(out)
     else:
@@ -533,6 +574,8 @@ def _predict_from(mem, meta, scratch, x, present, tokens, src, out):
 def predict_step(mem, meta, scratch, x, present, tokens, out):
     """The prediction for input ``x`` from the current state; the model is not changed."""
     _load_state(mem, meta, scratch)
+    if meta[NG_ORDERS] > 0:
+        _history_from_window(mem, meta, tokens[0], _vec(scratch, meta, NGHIST, 0, meta[NG_ORDERS]))
     _predict_from(mem, meta, scratch, x, present, tokens, 0, out)
 
 
@@ -577,6 +620,10 @@ def generate(mem, meta, scratch, x, present, tokens, slot, col_of_class, tok_of_
     column ``col_of_class[c]`` of ``x`` (-1 where a class has no input of its own).
     """
     _load_state(mem, meta, scratch)
+    n_orders = meta[NG_ORDERS]
+    hist = _vec(scratch, meta, NGHIST, 0, n_orders)
+    if n_orders > 0:
+        _history_from_window(mem, meta, tokens[0], hist)
     O = meta[N_OUT]
     probs = _vec(scratch, meta, DOUT, 0, O)
     inv_t = 1.0 / temperature
@@ -600,6 +647,10 @@ def generate(mem, meta, scratch, x, present, tokens, slot, col_of_class, tok_of_
         out_classes[i] = chosen
         if slot >= 0:
             tokens[slot] = tok_of_class[chosen]
+        if n_orders > 0:  # the sampled symbol becomes the newest of the n-gram context
+            for j in range(n_orders - 1, 0, -1):
+                hist[j] = hist[j - 1]
+            hist[0] = tokens[0]
         for c in range(O):
             if col_of_class[c] >= 0:
                 x[col_of_class[c]] = 0.0
