@@ -78,14 +78,14 @@ def throughput(bootstrap, n):
     return n / seconds, err.strip().splitlines()[-2:]
 
 
-def latency(bootstrap, rate, seconds, warmup=3.0):
+def latency(bootstrap, rate, seconds, warmup=10.0):
     """Offered load from a librdkafka producer paced in 1 ms bursts; arrival times from a
     librdkafka consumer (the load tools are not what is measured: they must not be the bottleneck)."""
     from confluent_kafka import Consumer, Producer, TopicPartition as TP
 
     src, out = topic(bootstrap, f"lat-in-{uuid.uuid4().hex[:6]}"), f"lat-out-{uuid.uuid4().hex[:6]}"
     w = worker(bootstrap, src, out, f"lat-{uuid.uuid4().hex[:6]}", "--idle-timeout", "5",
-               "--kafka-option", "linger_ms=1", "--kafka-option", "fetch_max_wait_ms=1")
+               "--kafka-option", "linger_ms=5", "--kafka-option", "fetch_max_wait_ms=5")
     lat = []
     stop = threading.Event()
     ready = threading.Event()
@@ -122,10 +122,12 @@ def latency(bootstrap, rate, seconds, warmup=3.0):
     th.start()
     ready.wait(120)
     time.sleep(2)
+    # the offered load runs warmup + seconds; only events sent after the warm-up count (a fresh
+    # topic, group and JVM code paths take several seconds to reach their steady latency)
     start = time.perf_counter()
     keep_from = time.time_ns() + int(warmup * 1e9)
     t = 0
-    while time.perf_counter() - start < seconds:
+    while time.perf_counter() - start < warmup + seconds:
         due = int((time.perf_counter() - start) * rate)
         while t < due:
             send(t)
@@ -139,7 +141,7 @@ def latency(bootstrap, rate, seconds, warmup=3.0):
     w.wait()
     print(f"  ({len(lat)} predictions seen by the latency consumer, {t} offered)", file=sys.stderr)
     kept = sorted(l for l, sent in lat if sent >= keep_from)
-    offered = t / seconds
+    offered = t / (warmup + seconds)
     return offered, len(kept), statistics.median(kept), kept[int(0.99 * (len(kept) - 1))]
 
 

@@ -408,25 +408,19 @@ def apply_gradient(mem, meta, scratch):
         meta[N_SKIPPED] += 1
         return False
     clip = hyper[CLIP_NORM]
-    if clip > 0.0 and norm > clip:
-        scale = clip / norm
-        for k in range(D):
-            grad[k] *= scale
-        for r in range(n_rows):
-            for k in range(e):
-                rows[r, k] *= scale
+    scale = clip / norm if clip > 0.0 and norm > clip else 1.0
     meta[OPT_STEP] += 1
-    _optimize(mem, meta, hyper, 0, D, grad)
+    _optimize(mem, meta, hyper, 0, D, grad, scale)
     # embedding rows: only those used in the window (lazy, as sparse Adam does)
     emb = _off(meta, EMB, 0)
     for r in range(n_rows):
-        _optimize(mem, meta, hyper, emb + int(touched[r]) * e, e, rows[r])
+        _optimize(mem, meta, hyper, emb + int(touched[r]) * e, e, rows[r], scale)
     meta[N_UPDATES] += 1
     return True
 
 
 @kernel
-def _optimize(mem, meta, hyper, start, n, grad):
+def _optimize(mem, meta, hyper, start, n, grad, scale):
     """One optimizer step on parameters ``start .. start + n`` of ``mem``."""
     P = meta[N_PARAMS]
     params = mem[start : start + n]
@@ -434,11 +428,11 @@ def _optimize(mem, meta, hyper, start, n, grad):
     m2 = mem[2 * P + start : 2 * P + start + n]
     opt = meta[OPTIMIZER]
     if opt == optim.ADAM:
-        optim.adam(params, grad, m1, m2, hyper[LR], hyper[BETA1], hyper[BETA2], hyper[EPS], meta[OPT_STEP])
+        optim.adam(params, grad, m1, m2, hyper[LR], hyper[BETA1], hyper[BETA2], hyper[EPS], meta[OPT_STEP], scale)
     elif opt == optim.RMSPROP:
-        optim.rmsprop(params, grad, m2, hyper[LR], hyper[RHO], hyper[EPS])
+        optim.rmsprop(params, grad, m2, hyper[LR], hyper[RHO], hyper[EPS], scale)
     else:
-        optim.sgd(params, grad, m1, hyper[LR], hyper[MOMENTUM])
+        optim.sgd(params, grad, m1, hyper[LR], hyper[MOMENTUM], scale)
 
 
 @kernel

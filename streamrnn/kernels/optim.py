@@ -18,27 +18,32 @@ def global_norm(grad):
 
 
 @kernel
-def sgd(params, grad, velocity, lr, momentum):
-    """SGD with (heavy-ball) momentum: v = momentum * v + g; p -= lr * v."""
+def sgd(params, grad, velocity, lr, momentum, scale):
+    """SGD with (heavy-ball) momentum: v = momentum * v + g; p -= lr * v (g = scale * grad)."""
+    f = params.dtype.type
+    scale, momentum, lr = f(scale), f(momentum), f(lr)
     for k in range(params.shape[0]):
-        v = momentum * velocity[k] + grad[k]
+        v = momentum * velocity[k] + scale * grad[k]
         velocity[k] = v
         params[k] -= lr * v
 
 
 @kernel
-def rmsprop(params, grad, sq, lr, rho, eps):
-    """RMSProp: s = rho * s + (1 - rho) * g^2; p -= lr * g / (sqrt(s) + eps)."""
+def rmsprop(params, grad, sq, lr, rho, eps, scale):
+    """RMSProp: s = rho * s + (1 - rho) * g^2; p -= lr * g / (sqrt(s) + eps) (g = scale * grad)."""
+    f = params.dtype.type
+    scale, rho, rho_c, lr, eps = f(scale), f(rho), f(1.0 - rho), f(lr), f(eps)
     for k in range(params.shape[0]):
-        g = grad[k]
-        s = rho * sq[k] + (1.0 - rho) * g * g
+        g = scale * grad[k]
+        s = rho * sq[k] + rho_c * g * g
         sq[k] = s
         params[k] -= lr * g / (np.sqrt(s) + eps)
 
 
 @kernel
-def adam(params, grad, m1, m2, lr, beta1, beta2, eps, step):
-    """Adam with bias correction; ``step`` counts updates from 1."""
+def adam(params, grad, m1, m2, lr, beta1, beta2, eps, step, scale):
+    """Adam with bias correction; ``step`` counts updates from 1. The gradient is ``scale * grad``
+    (clipping folds into this pass instead of costing one more over the gradient)."""
     f = params.dtype.type  # every constant in the loop typed like the arrays (float32 stays float32)
     c1 = 1.0 - float(beta1) ** step
     c2 = 1.0 - float(beta2) ** step
@@ -46,8 +51,9 @@ def adam(params, grad, m1, m2, lr, beta1, beta2, eps, step):
     eps_t = f(eps * np.sqrt(c2))
     b1, b2 = f(beta1), f(beta2)
     b1c, b2c = f(1.0 - beta1), f(1.0 - beta2)
+    scale = f(scale)
     for k in range(params.shape[0]):
-        g = grad[k]
+        g = scale * grad[k]
         a = b1 * m1[k] + b1c * g
         b = b2 * m2[k] + b2c * g * g
         m1[k] = a
