@@ -265,11 +265,8 @@ class RecurrentEstimator:
             kind = type(value)
             if kind is float or kind is int:  # the common case, without the ABC checks below
                 v = _as_float(name, value)
-                if v - v != 0.0:
-                    raise ValueError(f"feature {name!r} is not finite: {value!r}")
-                if abs(v) > limit:
-                    raise ValueError(f"feature {name!r} = {value!r} is beyond ±{limit:g}, the range of "
-                                     f"dtype {self.dtype!r}")
+                if v - v != 0.0 or abs(v) > limit:
+                    _refuse(name, value, limit, self.dtype)
                 key = name
             elif value is None:
                 cols = None  # a missing feature: its presence differs from the last x
@@ -294,11 +291,8 @@ class RecurrentEstimator:
                     v = float(value)
                 except (TypeError, ValueError, OverflowError):
                     raise ValueError(f"feature {name!r}: cannot read {value!r} as a number") from None
-                if not math.isfinite(v):
-                    raise ValueError(f"feature {name!r} is not finite: {value!r}")
-                if abs(v) > limit:
-                    raise ValueError(f"feature {name!r} = {value!r} is beyond ±{limit:g}, the range of "
-                                     f"dtype {self.dtype!r}")
+                if not math.isfinite(v) or abs(v) > limit:
+                    _refuse(name, value, limit, self.dtype)
             elif isinstance(value, dt.date):
                 cols = None
                 for key, v in _calendar(name, value):
@@ -352,11 +346,8 @@ class RecurrentEstimator:
                     self._fast = None
                     return False
                 value = _as_float(name, value)
-            if value - value != 0.0:
-                raise ValueError(f"feature {name!r} is not finite: {value!r}")
-            if abs(value) > limit:
-                raise ValueError(f"feature {name!r} = {value!r} is beyond ±{limit:g}, the range of dtype "
-                                 f"{self.dtype!r}")
+            if value - value != 0.0 or abs(value) > limit:
+                _refuse(name, value, limit, self.dtype)
             buf[col] = value
         self._memo = dict(x)
         return True
@@ -394,6 +385,13 @@ class RecurrentEstimator:
     @property
     def n_parameters(self) -> int:
         return 0 if self._meta is None else int(self._meta[E.N_PARAMS])
+
+
+def _refuse(name, value, limit, dtype):
+    """Raise the ValueError for a number a model cannot take."""
+    if not math.isfinite(float(value)):
+        raise ValueError(f"feature {name!r} is not finite: {value!r}")
+    raise ValueError(f"feature {name!r} = {value!r} is beyond ±{limit:g}, the range of dtype {dtype!r}")
 
 
 def _as_float(name, value) -> float:
