@@ -217,11 +217,15 @@ class RecurrentEstimator:
         # scratch and input buffers are recomputed on every call: not part of the model
         for k in ("_scratch", "_xbuf", "_present", "_cat_mask", "_tokbuf", "_outbuf", "_memo", "_fast"):
             state[k] = None
+        if self._cfg is not None:
+            # stale window rows are not part of the model either (see layout.pack)
+            state["_meta"], state["_mem"] = layout.pack(self._cfg, self._meta, self._mem)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         if self._cfg is not None:
+            self._meta, self._mem = layout.unpack(self._cfg, self._meta, self._mem, _DTYPES[self.dtype])
             self._scratch = layout.allocate(self._cfg, _DTYPES[self.dtype])[2]
             self._make_buffers()
 

@@ -211,3 +211,50 @@ def regrow(old_cfg: Config, meta, mem, new_cfg: Config):
         block(new_mem, new_meta, kind, layer, new_shape)[corner] = block(mem, meta, kind, layer, old_shape)
     new_meta[E.POS : E.N_TOUCHED + 1] = meta[E.POS : E.N_TOUCHED + 1]
     return new_meta, new_mem, new_scratch
+
+
+# Window blocks: only rows pos - truncation - 1 .. pos - 1 are ever read again (the next backward
+# pass, the state, the n-gram context; the slide copies exactly these), the others are stale.
+_WINDOW = {E.XS: 0, E.YS: 0, E.TOK: 0, E.NGB: 0, E.HS: 1, E.CS: 1, E.ACT: 1, E.AUX: 1}  # kind -> row axis
+
+
+def live_rows(meta):
+    pos = int(meta[E.POS])
+    return max(pos - int(meta[E.TRUNCATION]) - 1, 0), pos
+
+
+def pack(cfg: Config, meta, mem):
+    """The model's state without what is never read again: ``(header, values)`` where the header
+    is meta's header slots (the block offsets follow from ``cfg``) and values hold the
+    parameters, optimizer moments and state blocks, window blocks cut to their live rows. About
+    half the window (a fifth of an LSTM-32 forecaster) is not stored."""
+    lo, hi = live_rows(meta)
+    parts = [mem[: 3 * int(meta[E.N_PARAMS])]]
+    for kind, layer, shape in cfg.state_blocks():
+        b = block(mem, meta, kind, layer, shape)
+        axis = _WINDOW.get(kind)
+        if axis is not None:
+            b = b[lo:hi] if axis == 0 else b[:, lo:hi]
+        parts.append(b.ravel())
+    return meta[: E.OFFSETS].copy(), np.concatenate(parts)
+
+
+def unpack(cfg: Config, header, values, dtype):
+    """``(meta, mem)`` from :func:`pack`'s output; the stale window rows come back as zeros."""
+    meta, mem, _ = allocate(cfg, dtype)
+    meta[: E.OFFSETS] = header
+    lo, hi = live_rows(meta)
+    P3 = 3 * int(meta[E.N_PARAMS])
+    mem[:P3] = values[:P3]
+    at = P3
+    for kind, layer, shape in cfg.state_blocks():
+        b = block(mem, meta, kind, layer, shape)
+        axis = _WINDOW.get(kind)
+        if axis is not None:
+            b = b[lo:hi] if axis == 0 else b[:, lo:hi]
+        n = b.size
+        b[...] = values[at : at + n].reshape(b.shape)
+        at += n
+    if at != values.size:
+        raise ValueError("packed model state does not match its configuration")
+    return meta, mem

@@ -124,7 +124,7 @@ def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
     assert [g["prediction"] for g in got] == [f["prediction"] for f in full.records]
     with open(ckpt, "rb") as f:
         final = pickle.load(f)["model"]
-    assert np.array_equal(final._mem, uninterrupted.model._mem)
+    # the whole live state (stale window rows are not part of a model: see layout.pack)
     assert same_state(final, uninterrupted.model)
 
 
