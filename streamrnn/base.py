@@ -225,8 +225,8 @@ class RecurrentEstimator:
     def __setstate__(self, state):
         self.__dict__.update(state)
         if self._cfg is not None:
-            self._meta, self._mem = layout.unpack(self._cfg, self._meta, self._mem, _DTYPES[self.dtype])
-            self._scratch = layout.allocate(self._cfg, _DTYPES[self.dtype])[2]
+            self._meta, self._mem, self._scratch = layout.unpack(self._cfg, self._meta, self._mem,
+                                                                 _DTYPES[self.dtype])
             self._make_buffers()
 
     # ------------------------------------------------------------------ inputs
