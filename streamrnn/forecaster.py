@@ -77,9 +77,9 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
 
     >>> model = streamrnn.RecurrentForecaster(hidden_size=16, seed=42)
     >>> evaluate.evaluate(datasets.AirlinePassengers(), model, metrics.MAE(), horizon=3)
-    +1 MAE: 37.778347
-    +2 MAE: 42.493887
-    +3 MAE: 46.607554
+    +1 MAE: 37.778...
+    +2 MAE: 42.49...
+    +3 MAE: 46.60...
 
     """
 

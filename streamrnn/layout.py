@@ -129,6 +129,7 @@ class Config:
             (E.POUT, 0, (O,)),
             (E.NGHIST, 0, (self.ngram_orders,)),
             (E.PNGB, 0, (self.ngram_orders,)),
+            (E.ZCAT, 0, (K, max(self.layer0_inputs, H) + H)),
         ]
 
 
