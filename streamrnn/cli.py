@@ -36,6 +36,14 @@ def _model_args(p):
     g.add_argument("--update-every", type=int, default=1, help="events per optimizer step (k1)")
     g.add_argument("--optimizer", default="adam", choices=["adam", "rmsprop", "sgd"])
     g.add_argument("--lr", type=float, default=None, help="learning rate (default: the estimator's)")
+    g.add_argument("--embedding-size", type=int, default=None,
+                   help="categorical fields go through a learned embedding of this size (default: one-hot)")
+    g.add_argument("--ngram-order", type=int, default=0,
+                   help="classify: direct n-gram connections of orders 1..N over the first categorical "
+                        "field (needs --embedding-size; text streams: 5)")
+    g.add_argument("--ngram-buckets", type=int, default=1 << 16, help="rows of the n-gram hash table")
+    g.add_argument("--ngram-lr", type=float, default=0.5, help="SGD step of the n-gram rows")
+    g.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     g.add_argument("--seed", type=int, default=0)
 
 
@@ -44,12 +52,19 @@ def build_model(task, args):
 
     params = dict(cell=args.cell, hidden_size=args.hidden_size, num_layers=args.num_layers,
                   truncation=args.truncation, update_every=args.update_every, optimizer=args.optimizer,
-                  seed=args.seed)
+                  embedding_size=args.embedding_size, dtype=args.dtype, seed=args.seed)
     if args.lr is not None:
         params["lr"] = args.lr
+    if args.ngram_order:
+        if task != "classify":
+            raise SystemExit("--ngram-order is for --task classify (the n-gram rows add to a softmax)")
+        params.update(ngram_order=args.ngram_order, ngram_buckets=args.ngram_buckets, ngram_lr=args.ngram_lr)
     cls = {"regress": streamrnn.RecurrentRegressor, "classify": streamrnn.RecurrentClassifier,
            "forecast": streamrnn.RecurrentForecaster}[task]
-    return cls(**params)
+    try:
+        return cls(**params)
+    except ValueError as e:
+        raise SystemExit(f"streamrnn: {e}") from None
 
 
 def build_metric(task, name):

@@ -1,7 +1,10 @@
 """Text streams: growing vocabularies, surprise, generation, unicode."""
 
+import json
 import math
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -119,3 +122,22 @@ def test_cost_per_event_does_not_depend_on_vocabulary_seen_as_inputs():
         model.learn_one({"prev": f"w{i}"}, "a" if i % 2 else "b")
     assert model._cfg.n_inputs == 0 and model._cfg.n_tokens == 300
     assert model._cfg.layer0_inputs == 8
+
+
+def test_cli_runs_a_character_model_with_ngram_connections(tmp_path):
+    """`streamrnn run` on a text file, next-character task, embedding and n-gram connections."""
+    path = tmp_path / "t.txt"
+    path.write_text(TEXT[:600], encoding="utf-8")
+    out = tmp_path / "pred.jsonl"
+    cmd = [sys.executable, "-m", "streamrnn.cli", "run", "--source", f"file:{path}", "--sink", f"file:{out}",
+           "--task", "classify", "--target", "next", "--hidden-size", "16", "--embedding-size", "8",
+           "--ngram-order", "3", "--ngram-buckets", "256", "--quiet"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 600
+    # the repeated sentence is learned: late predictions are mostly right
+    late = records[-200:]
+    assert sum(r["prediction"] == r["y"] for r in late) > 120
+    bad = subprocess.run(cmd[:-7] + ["--ngram-order", "3", "--quiet"], capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and "embedding" in bad.stderr
