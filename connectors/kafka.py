@@ -96,6 +96,7 @@ class KafkaSource(Source):
         self._on_assign = on_assign
         self._on_revoke = on_revoke
         self.assigned: set = set()
+        self._activity = time.monotonic()  # last message or rebalance
         options = dict(
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
@@ -110,12 +111,14 @@ class KafkaSource(Source):
         class Listener(ConsumerRebalanceListener):
             # kafka-python runs these inside poll(): no blocking consumer calls here
             def on_partitions_revoked(self, revoked):
+                source._activity = time.monotonic()  # a rebalance is not idleness
                 parts = [(tp.topic, tp.partition) for tp in revoked]
                 source.assigned.difference_update(parts)
                 if source._on_revoke and parts:
                     source._on_revoke(parts)
 
             def on_partitions_assigned(self, assigned):
+                source._activity = time.monotonic()
                 parts = [(tp.topic, tp.partition) for tp in assigned]
                 source.assigned.update(parts)
                 for tp in assigned:
@@ -136,15 +139,18 @@ class KafkaSource(Source):
         self._stop = True
 
     def __iter__(self) -> Iterator[Event]:
-        last_message = time.monotonic()
+        # idle = partitions assigned, and no message and no rebalance for idle_timeout seconds (a
+        # member waiting for its share while another one is busy compiling or restoring is not idle)
+        self._activity = time.monotonic()
         while not self._stop:
             batches = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
             if not batches:
-                if self.idle_timeout is not None and time.monotonic() - last_message > self.idle_timeout:
+                if (self.idle_timeout is not None and self.assigned
+                        and time.monotonic() - self._activity > self.idle_timeout):
                     return
                 yield None  # a heartbeat: the runner may checkpoint or stop while the topic is quiet
                 continue
-            last_message = time.monotonic()
+            self._activity = time.monotonic()
             for tp, records in batches.items():
                 for r in records:
                     if (tp.topic, tp.partition) not in self.assigned:

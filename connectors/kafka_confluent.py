@@ -73,6 +73,7 @@ class ConfluentKafkaSource(Source):
         self._on_assign = on_assign
         self._on_revoke = on_revoke
         self.assigned: set = set()
+        self._activity = time.monotonic()  # last message or rebalance
         config = {"bootstrap.servers": bootstrap_servers, "group.id": group_id, "enable.auto.commit": False,
                   "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100, "enable.partition.eof": False}
         config.update(translate(client_options, "consumer"))
@@ -80,6 +81,7 @@ class ConfluentKafkaSource(Source):
         self.consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked)
 
     def _assigned(self, consumer, partitions):
+        self._activity = time.monotonic()  # a rebalance is not idleness
         for tp in partitions:
             last = self._seek_to.get((tp.topic, tp.partition))
             if last is not None:
@@ -91,6 +93,7 @@ class ConfluentKafkaSource(Source):
             self._on_assign(parts)
 
     def _revoked(self, consumer, partitions):
+        self._activity = time.monotonic()
         parts = [(tp.topic, tp.partition) for tp in partitions]
         self.assigned.difference_update(parts)
         if self._on_revoke and parts:
@@ -104,7 +107,8 @@ class ConfluentKafkaSource(Source):
         self._stop = True
 
     def __iter__(self) -> Iterator[Event]:
-        last_message = time.monotonic()
+        # idle = partitions assigned, and no message and no rebalance for idle_timeout seconds
+        self._activity = time.monotonic()
         consumer = self.consumer
         while not self._stop:
             # what is already fetched, without waiting for a full batch (that would add latency);
@@ -114,11 +118,12 @@ class ConfluentKafkaSource(Source):
                 m = consumer.poll(self.poll_timeout)
                 messages = [m] if m is not None else []
             if not messages:
-                if self.idle_timeout is not None and time.monotonic() - last_message > self.idle_timeout:
+                if (self.idle_timeout is not None and self.assigned
+                        and time.monotonic() - self._activity > self.idle_timeout):
                     return
                 yield None  # a heartbeat: the runner may checkpoint or stop while the topic is quiet
                 continue
-            last_message = time.monotonic()
+            self._activity = time.monotonic()
             for m in messages:
                 if m.error() is not None:
                     continue  # transient errors; librdkafka retries by itself

@@ -52,10 +52,11 @@ def build_model(task, args):
 
     params = dict(cell=args.cell, hidden_size=args.hidden_size, num_layers=args.num_layers,
                   truncation=args.truncation, update_every=args.update_every, optimizer=args.optimizer,
-                  embedding_size=args.embedding_size, dtype=args.dtype, seed=args.seed)
+                  embedding_size=getattr(args, "embedding_size", None), dtype=getattr(args, "dtype", "float32"),
+                  seed=args.seed)
     if args.lr is not None:
         params["lr"] = args.lr
-    if args.ngram_order:
+    if getattr(args, "ngram_order", 0):
         if task != "classify":
             raise SystemExit("--ngram-order is for --task classify (the n-gram rows add to a softmax)")
         params.update(ngram_order=args.ngram_order, ngram_buckets=args.ngram_buckets, ngram_lr=args.ngram_lr)
@@ -217,7 +218,8 @@ def main(argv=None):
                     help="Kafka client library: kafka-python (default) or confluent (librdkafka: about 5x "
                          "the throughput; pip install confluent-kafka). Env: STREAMRNN_KAFKA_CLIENT")
     io.add_argument("--idle-timeout", type=float, default=None,
-                    help="stop after this many seconds without a Kafka message (default: run forever)")
+                    help="stop after this many seconds without a Kafka message or rebalance while "
+                         "partitions are assigned (default: run forever)")
     io.add_argument("--timestamp", default=None, help="timestamp field (copied to predictions; paces --speed)")
     io.add_argument("--speed", type=float, default=None, help="replay files at this multiple of real time")
     io.add_argument("--max-message-bytes", type=int, default=1_000_000)
