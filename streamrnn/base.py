@@ -225,6 +225,9 @@ class RecurrentEstimator:
     def __setstate__(self, state):
         self.__dict__.update(state)
         if self._cfg is not None:
+            if len(self._meta) != E.OFFSETS:
+                raise ValueError("this model was saved by an older streamrnn whose state layout differs "
+                                 "(unpacked window); it cannot be restored by this version")
             self._meta, self._mem, self._scratch = layout.unpack(self._cfg, self._meta, self._mem,
                                                                  _DTYPES[self.dtype])
             self._make_buffers()
