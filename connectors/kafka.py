@@ -66,7 +66,57 @@ def client_options_from_env(environ=None) -> dict:
     return out
 
 
-class KafkaSource(Source):
+class GroupSource(Source):
+    """What a Kafka source keeps of its consumer-group membership, whichever client it uses: the
+    partitions assigned, the callbacks of a rebalance, where to start on assignment, and when the
+    stream counts as idle (partitions assigned, and no message and no rebalance for
+    ``idle_timeout`` seconds: a member waiting for its share while a busy peer compiles or restores
+    is not idle)."""
+
+    def _join(self, topics, idle_timeout, on_assign, on_revoke):
+        self.topics = [topics] if isinstance(topics, str) else list(topics)
+        self.idle_timeout = idle_timeout
+        self._seek_to: dict = {}
+        self._stop = False
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+        self.assigned: set = set()
+        self._activity = time.monotonic()  # last message or rebalance
+
+    def _start_position(self, topic, partition):
+        """The offset to start from on assignment, or None for the committed one."""
+        last = self._seek_to.get((topic, partition))
+        return None if last is None else last + 1
+
+    def _partitions_assigned(self, parts):
+        self._activity = time.monotonic()
+        self.assigned.update(parts)
+        if self._on_assign and parts:
+            self._on_assign(parts)
+
+    def _partitions_revoked(self, parts):
+        self._activity = time.monotonic()
+        self.assigned.difference_update(parts)
+        if self._on_revoke and parts:
+            self._on_revoke(parts)
+
+    def _heard(self):
+        self._activity = time.monotonic()
+
+    def _idle(self) -> bool:
+        return (self.idle_timeout is not None and bool(self.assigned)
+                and time.monotonic() - self._activity > self.idle_timeout)
+
+    def seek(self, positions):
+        """Start after these offsets when the partitions are assigned (e.g. from a checkpoint
+        that got ahead of the committed offsets)."""
+        self._seek_to.update(positions)
+
+    def stop(self):
+        self._stop = True
+
+
+class KafkaSource(GroupSource):
     """Consume ``topics`` as a member of ``group_id``; offsets are committed only by :meth:`commit`.
 
     ``idle_timeout`` (seconds) ends the iteration once no message has arrived for that long
@@ -88,15 +138,8 @@ class KafkaSource(Source):
     ):
         from kafka import ConsumerRebalanceListener, KafkaConsumer
 
-        self.topics = [topics] if isinstance(topics, str) else list(topics)
-        self.idle_timeout = idle_timeout
+        self._join(topics, idle_timeout, on_assign, on_revoke)
         self.poll_timeout_ms = poll_timeout_ms
-        self._seek_to: dict = {}
-        self._stop = False
-        self._on_assign = on_assign
-        self._on_revoke = on_revoke
-        self.assigned: set = set()
-        self._activity = time.monotonic()  # last message or rebalance
         options = dict(
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
@@ -111,46 +154,27 @@ class KafkaSource(Source):
         class Listener(ConsumerRebalanceListener):
             # kafka-python runs these inside poll(): no blocking consumer calls here
             def on_partitions_revoked(self, revoked):
-                source._activity = time.monotonic()  # a rebalance is not idleness
-                parts = [(tp.topic, tp.partition) for tp in revoked]
-                source.assigned.difference_update(parts)
-                if source._on_revoke and parts:
-                    source._on_revoke(parts)
+                source._partitions_revoked([(tp.topic, tp.partition) for tp in revoked])
 
             def on_partitions_assigned(self, assigned):
-                source._activity = time.monotonic()
-                parts = [(tp.topic, tp.partition) for tp in assigned]
-                source.assigned.update(parts)
                 for tp in assigned:
-                    last = source._seek_to.get((tp.topic, tp.partition))
-                    if last is not None:
-                        source.consumer.seek(tp, last + 1)
-                if source._on_assign and parts:
-                    source._on_assign(parts)
+                    start = source._start_position(tp.topic, tp.partition)
+                    if start is not None:
+                        source.consumer.seek(tp, start)
+                source._partitions_assigned([(tp.topic, tp.partition) for tp in assigned])
 
         self.consumer.subscribe(self.topics, listener=Listener())
 
-    def seek(self, positions):
-        """Start after these offsets when the partitions are assigned (e.g. from a checkpoint
-        that got ahead of the committed offsets)."""
-        self._seek_to.update(positions)
-
-    def stop(self):
-        self._stop = True
-
     def __iter__(self) -> Iterator[Event]:
-        # idle = partitions assigned, and no message and no rebalance for idle_timeout seconds (a
-        # member waiting for its share while another one is busy compiling or restoring is not idle)
-        self._activity = time.monotonic()
+        self._heard()
         while not self._stop:
             batches = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
             if not batches:
-                if (self.idle_timeout is not None and self.assigned
-                        and time.monotonic() - self._activity > self.idle_timeout):
+                if self._idle():
                     return
                 yield None  # a heartbeat: the runner may checkpoint or stop while the topic is quiet
                 continue
-            self._activity = time.monotonic()
+            self._heard()
             for tp, records in batches.items():
                 for r in records:
                     if (tp.topic, tp.partition) not in self.assigned:

@@ -13,10 +13,10 @@ through unchanged.
 
 from __future__ import annotations
 
-import time
 from typing import Callable, Iterator
 
-from .base import Event, Sink, Source, encode_json
+from .base import Event, Sink, encode_json
+from .kafka import GroupSource
 
 # kafka-python option -> librdkafka property, where the names differ beyond '_' -> '.'
 _RENAMES = {
@@ -56,7 +56,7 @@ def translate(options: dict | None, role: str) -> dict:
     return out
 
 
-class ConfluentKafkaSource(Source):
+class ConfluentKafkaSource(GroupSource):
     """Consume ``topics`` in ``group_id`` with librdkafka; see :class:`connectors.kafka.KafkaSource`."""
 
     def __init__(self, bootstrap_servers, topics, group_id="streamrnn", client_options=None,
@@ -64,16 +64,9 @@ class ConfluentKafkaSource(Source):
                  on_assign: Callable | None = None, on_revoke: Callable | None = None):
         from confluent_kafka import Consumer
 
-        self.topics = [topics] if isinstance(topics, str) else list(topics)
-        self.idle_timeout = idle_timeout
+        self._join(topics, idle_timeout, on_assign, on_revoke)
         self.poll_timeout = poll_timeout_ms / 1000.0
         self.batch = max_poll_records
-        self._seek_to: dict = {}
-        self._stop = False
-        self._on_assign = on_assign
-        self._on_revoke = on_revoke
-        self.assigned: set = set()
-        self._activity = time.monotonic()  # last message or rebalance
         config = {"bootstrap.servers": bootstrap_servers, "group.id": group_id, "enable.auto.commit": False,
                   "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100, "enable.partition.eof": False}
         config.update(translate(client_options, "consumer"))
@@ -81,34 +74,19 @@ class ConfluentKafkaSource(Source):
         self.consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked)
 
     def _assigned(self, consumer, partitions):
-        self._activity = time.monotonic()  # a rebalance is not idleness
         for tp in partitions:
-            last = self._seek_to.get((tp.topic, tp.partition))
-            if last is not None:
-                tp.offset = last + 1
+            start = self._start_position(tp.topic, tp.partition)
+            if start is not None:
+                tp.offset = start
         consumer.assign(partitions)
-        parts = [(tp.topic, tp.partition) for tp in partitions]
-        self.assigned.update(parts)
-        if self._on_assign and parts:
-            self._on_assign(parts)
+        self._partitions_assigned([(tp.topic, tp.partition) for tp in partitions])
 
     def _revoked(self, consumer, partitions):
-        self._activity = time.monotonic()
-        parts = [(tp.topic, tp.partition) for tp in partitions]
-        self.assigned.difference_update(parts)
-        if self._on_revoke and parts:
-            self._on_revoke(parts)
+        self._partitions_revoked([(tp.topic, tp.partition) for tp in partitions])
         consumer.unassign()
 
-    def seek(self, positions):
-        self._seek_to.update(positions)
-
-    def stop(self):
-        self._stop = True
-
     def __iter__(self) -> Iterator[Event]:
-        # idle = partitions assigned, and no message and no rebalance for idle_timeout seconds
-        self._activity = time.monotonic()
+        self._heard()
         consumer = self.consumer
         while not self._stop:
             # what is already fetched, without waiting for a full batch (that would add latency);
@@ -118,12 +96,11 @@ class ConfluentKafkaSource(Source):
                 m = consumer.poll(self.poll_timeout)
                 messages = [m] if m is not None else []
             if not messages:
-                if (self.idle_timeout is not None and self.assigned
-                        and time.monotonic() - self._activity > self.idle_timeout):
+                if self._idle():
                     return
                 yield None  # a heartbeat: the runner may checkpoint or stop while the topic is quiet
                 continue
-            self._activity = time.monotonic()
+            self._heard()
             for m in messages:
                 if m.error() is not None:
                     continue  # transient errors; librdkafka retries by itself
