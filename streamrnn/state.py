@@ -32,10 +32,17 @@ class _Versions:
     worker killed in the middle of a checkpoint leaves no model newer than the marker (its events
     would be learned twice on replay)."""
 
-    def __init__(self):
+    def __init__(self, topic):
+        self.prefix = f"{topic}|".encode()
         self.models: dict = {}
         self.pending: dict = {}
         self.marker = -1
+
+    def add_record(self, key: bytes | None, value):
+        """A changelog record as read: records of other input topics sharing the changelog are
+        skipped."""
+        if key is not None and key.startswith(self.prefix):
+            self.add(key[len(self.prefix):].decode(), value)
 
     def add(self, key: str, value):
         if key == MARKER:
@@ -49,6 +56,15 @@ class _Versions:
             self.pending.pop(key, None)
         else:
             self.pending[key] = (_OFFSET.unpack_from(value)[0], value[_OFFSET.size:])
+
+
+def _changelog_records(topic, blobs: dict, marker: int):
+    """``(key, value)`` of the records one checkpoint writes for a partition: each model behind the
+    offset its state covers, then the marker (last: see :class:`_Versions`)."""
+    covered = _OFFSET.pack(marker)
+    for key, blob in blobs.items():
+        yield f"{topic}|{key}".encode(), covered + blob
+    yield f"{topic}|{MARKER}".encode(), str(marker).encode()
 
 
 def dumps(model) -> bytes:
@@ -223,13 +239,11 @@ class ChangelogStore:
             consumer.assign([tp])
             consumer.seek_to_beginning(tp)
             end = consumer.end_offsets([tp])[tp]
-            prefix = f"{topic}|".encode()
-            versions = _Versions()
+            versions = _Versions(topic)
             while consumer.position(tp) < end:
                 for records in consumer.poll(timeout_ms=1000).values():
                     for r in records:
-                        if r.key is not None and r.key.startswith(prefix):
-                            versions.add(r.key[len(prefix):].decode(), r.value)
+                        versions.add_record(r.key, r.value)
             models, marker = versions.models, versions.marker
         finally:
             consumer.close()
@@ -237,11 +251,8 @@ class ChangelogStore:
         return models, marker
 
     def write(self, topic, partition, blobs: dict, marker: int):
-        covered = _OFFSET.pack(marker)
-        for key, blob in blobs.items():
-            self.producer.send(self.topic, key=f"{topic}|{key}".encode(), value=covered + blob, partition=partition)
-        self.producer.send(self.topic, key=f"{topic}|{MARKER}".encode(), value=str(marker).encode(),
-                           partition=partition)
+        for key, value in _changelog_records(topic, blobs, marker):
+            self.producer.send(self.topic, key=key, value=value, partition=partition)
 
     def flush(self):
         self.producer.flush()
@@ -302,17 +313,14 @@ class ConfluentChangelogStore(ChangelogStore):
             if high <= low:
                 return models, marker
             consumer.assign([TopicPartition(self.topic, partition, OFFSET_BEGINNING)])
-            prefix = f"{topic}|".encode()
-            versions = _Versions()
+            versions = _Versions(topic)
             position = low
             while position < high:
                 for r in consumer.consume(10_000, 1.0):
                     if r.error() is not None:
                         continue
                     position = r.offset() + 1
-                    key = r.key()
-                    if key is not None and key.startswith(prefix):
-                        versions.add(key[len(prefix):].decode(), r.value())
+                    versions.add_record(r.key(), r.value())
             models, marker = versions.models, versions.marker
         finally:
             consumer.close()
@@ -320,10 +328,8 @@ class ConfluentChangelogStore(ChangelogStore):
         return models, marker
 
     def write(self, topic, partition, blobs: dict, marker: int):
-        covered = _OFFSET.pack(marker)
-        for key, blob in blobs.items():
-            self._delivery.produce(self.topic, covered + blob, key=f"{topic}|{key}".encode(), partition=partition)
-        self._delivery.produce(self.topic, str(marker).encode(), key=f"{topic}|{MARKER}".encode(), partition=partition)
+        for key, value in _changelog_records(topic, blobs, marker):
+            self._delivery.produce(self.topic, value, key=key, partition=partition)
 
     def flush(self):
         self._delivery.flush()

@@ -213,7 +213,7 @@ def test_models_of_a_checkpoint_without_its_marker_are_ignored():
     would have its events learned twice when the next owner replays from the older marker."""
     from streamrnn.state import MARKER, _OFFSET, _Versions
 
-    v = _Versions()
+    v = _Versions("t")
     v.add("a", _OFFSET.pack(10) + b"a@10")
     v.add(MARKER, b"10")
     v.add("a", _OFFSET.pack(20) + b"a@20")  # checkpoint 20 cut short
