@@ -78,8 +78,8 @@ class RecurrentEstimator:
         self._cat_mask = None
         self._tokbuf = None
         self._outbuf = None
-        self._memo = None
-        self._fast = None  # (keys, columns) of the last plain numeric x: see _fast_fill  # a copy of the last x whose vectorisation the buffers hold
+        self._memo = None  # a copy of the last x whose vectorisation the buffers hold
+        self._fast = None  # (keys, columns) of the last plain numeric x: see _fast_fill
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self):
@@ -130,9 +130,14 @@ class RecurrentEstimator:
             slots=slots,
             n_tokens=n_tokens,
             token_capacity=token_capacity,
-            ngram_orders=getattr(self, "ngram_order", 0),
-            ngram_buckets=getattr(self, "ngram_buckets", 0) if getattr(self, "ngram_order", 0) else 0,
+            ngram_orders=self._ngram()[0],
+            ngram_buckets=self._ngram()[1],
         )
+
+    def _ngram(self):
+        """(orders, table rows, learning rate) of the head's n-gram connections: none here; the
+        classifier has them."""
+        return 0, 0, 0.0
 
     # ------------------------------------------------------------------ state
     def _init_params(self, cfg, meta, mem, old):
@@ -161,7 +166,7 @@ class RecurrentEstimator:
             hyper[E.RHO] = 0.99
             hyper[E.HUBER_DELTA] = self.huber_delta
             hyper[E.X_CLIP] = 10.0
-            hyper[E.NG_LR] = getattr(self, "ngram_lr", 0.0)
+            hyper[E.NG_LR] = self._ngram()[2]
             old_inputs, old_tokens = 0, 0
         else:
             old_inputs, old_tokens = old.n_inputs, old.n_tokens

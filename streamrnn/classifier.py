@@ -139,6 +139,11 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
     def _head(self):
         return "softmax"
 
+    def _ngram(self):
+        if not self.ngram_order:
+            return 0, 0, 0.0
+        return self.ngram_order, self.ngram_buckets, self.ngram_lr
+
     def _target_index(self, y) -> int:
         if y is None:
             raise ValueError("y is None")

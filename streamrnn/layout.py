@@ -238,19 +238,24 @@ def live_rows(meta):
     return max(pos - int(meta[E.TRUNCATION]) - 1, 0), pos
 
 
-def pack(cfg: Config, meta, mem):
-    """The model's state without what is never read again: ``(header, values)`` where the header
-    is meta's header slots (the block offsets follow from ``cfg``) and values hold the
-    parameters, optimizer moments and state blocks, window blocks cut to their live rows. About
-    half the window (a fifth of an LSTM-32 forecaster) is not stored."""
+def _live_blocks(cfg: Config, meta, mem):
+    """Views of the state blocks of ``mem`` in layout order, window blocks cut to their live rows."""
     lo, hi = live_rows(meta)
-    parts = [mem[: 3 * int(meta[E.N_PARAMS])]]
     for kind, layer, shape in cfg.state_blocks():
         b = block(mem, meta, kind, layer, shape)
         axis = _WINDOW.get(kind)
         if axis is not None:
             b = b[lo:hi] if axis == 0 else b[:, lo:hi]
-        parts.append(b.ravel())
+        yield b
+
+
+def pack(cfg: Config, meta, mem):
+    """The model's state without what is never read again: ``(header, values)`` where the header
+    is meta's header slots (the block offsets follow from ``cfg``) and values hold the
+    parameters, optimizer moments and state blocks, window blocks cut to their live rows. About
+    half the window (a fifth of an LSTM-32 forecaster) is not stored."""
+    parts = [mem[: 3 * int(meta[E.N_PARAMS])]]
+    parts += [b.ravel() for b in _live_blocks(cfg, meta, mem)]
     return meta[: E.OFFSETS].copy(), np.concatenate(parts)
 
 
@@ -258,18 +263,11 @@ def unpack(cfg: Config, header, values, dtype):
     """``(meta, mem, scratch)`` from :func:`pack`'s output; the stale window rows come back as zeros."""
     meta, mem, scratch = allocate(cfg, dtype)
     meta[: E.OFFSETS] = header
-    lo, hi = live_rows(meta)
-    P3 = 3 * int(meta[E.N_PARAMS])
-    mem[:P3] = values[:P3]
-    at = P3
-    for kind, layer, shape in cfg.state_blocks():
-        b = block(mem, meta, kind, layer, shape)
-        axis = _WINDOW.get(kind)
-        if axis is not None:
-            b = b[lo:hi] if axis == 0 else b[:, lo:hi]
-        n = b.size
-        b[...] = values[at : at + n].reshape(b.shape)
-        at += n
+    at = 3 * int(meta[E.N_PARAMS])
+    mem[:at] = values[:at]
+    for b in _live_blocks(cfg, meta, mem):
+        b[...] = values[at : at + b.size].reshape(b.shape)
+        at += b.size
     if at != values.size:
         raise ValueError("packed model state does not match its configuration")
     return meta, mem, scratch

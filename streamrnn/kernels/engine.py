@@ -336,7 +336,7 @@ def compute_gradient(mem, meta, scratch):
             # wx and wh are adjacent, and so are their gradients: one product of [x | h_prev] by
             # the gate gradients gives both (one BLAS call fewer, which dominates at these sizes)
             width = n_in + H
-            z = scratch[_off(meta, ZCAT, 0) : _off(meta, ZCAT, 0) + W * width].reshape((W, width))
+            z = _mat(scratch, meta, ZCAT, 0, W, width)
             for t in range(W):
                 for i in range(n_in):
                     z[t, i] = inputs[t, i]
@@ -402,7 +402,6 @@ def _embedding_gradient(mem, meta, scratch, da_x, wx_emb, first, pos):
 def apply_gradient(mem, meta, scratch):
     """Clip by global norm and take one optimizer step. Returns False (and counts the skip) when
     the gradient is not finite: the parameters are then left as they were."""
-    P = meta[N_PARAMS]
     D = meta[N_DENSE]
     e = meta[EMBED]
     hyper = _vec(mem, meta, HYPER, 0, N_HYPER)
