@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -81,7 +81,7 @@ def throughput(bootstrap, n):
 def latency(bootstrap, rate, seconds, warmup=10.0):
     """Offered load from a librdkafka producer paced in 1 ms bursts; arrival times from a
     librdkafka consumer (the load tools are not what is measured: they must not be the bottleneck)."""
-    from confluent_kafka import Consumer, Producer, TopicPartition as TP
+    from confluent_kafka import Consumer, Producer
 
     src, out = topic(bootstrap, f"lat-in-{uuid.uuid4().hex[:6]}"), f"lat-out-{uuid.uuid4().hex[:6]}"
     w = worker(bootstrap, src, out, f"lat-{uuid.uuid4().hex[:6]}", "--idle-timeout", "5",

@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 
-from river import compose, linear_model, metrics, optim, preprocessing, time_series
+from river import linear_model, metrics, optim, preprocessing, time_series
 
 import streamrnn
 from streamrnn.base import _calendar

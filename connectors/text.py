@@ -16,7 +16,7 @@ import io
 import json
 import os
 import re
-from typing import Iterable, Iterator
+from typing import Iterator
 
 from .base import Event, Source
 

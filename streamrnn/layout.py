@@ -234,6 +234,7 @@ _WINDOW = {E.XS: 0, E.YS: 0, E.TOK: 0, E.NGB: 0, E.HS: 1, E.CS: 1, E.ACT: 1, E.A
 
 
 def live_rows(meta):
+    """``(first, end)``: the window rows a model will read again."""
     pos = int(meta[E.POS])
     return max(pos - int(meta[E.TRUNCATION]) - 1, 0), pos
 

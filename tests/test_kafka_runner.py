@@ -1,13 +1,11 @@
 """`streamrnn run` against a real Apache Kafka broker: end to end, restart, bad input."""
 
-import os
 import pickle
 import signal
 import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 from connectors import ListSink

@@ -3,7 +3,6 @@
 import collections
 import json
 import math
-import os
 import pickle
 import signal
 import subprocess
@@ -123,7 +122,6 @@ def test_sigkill_one_of_two_workers(kafka_bootstrap, tmp_path):
     report = logs[1].read()
     preds = consume_all(kafka_bootstrap, out, idle_ms=5000)
     seen = collections.Counter(json.loads(m.value)["source"] for m in preds)
-    offsets_per_partition = collections.Counter()
     consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap)
     tps = [TopicPartition(src, p) for p in range(N_PARTITIONS)]
     ends = consumer.end_offsets(tps)

@@ -5,8 +5,6 @@ the vector units busy; at hidden 32 this is about twice as fast as the plain loo
 whole window go to BLAS through ``np.dot`` instead.
 """
 
-import numpy as np
-
 from ._jit import kernel
 
 

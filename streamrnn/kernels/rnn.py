@@ -4,7 +4,7 @@ For one step: ``h = tanh(b + x @ wx + h_prev @ wh)``. The activation stored in `
 """
 
 from ._jit import kernel
-from .linalg import add_vec_mat, mat_vec, sigmoid, tanh
+from .linalg import add_vec_mat, mat_vec, tanh
 
 
 @kernel
