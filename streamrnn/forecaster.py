@@ -7,6 +7,7 @@ from river.time_series.base import Forecaster
 
 from .base import RecurrentEstimator
 from .kernels import engine as E
+from .kernels import shrink
 
 __all__ = ["RecurrentForecaster"]
 
@@ -122,6 +123,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         self.shrinkage = shrinkage
         self._shrink_err = np.zeros(len(SHRINK_WEIGHTS))
         self._shrink_seen = 0
+        self._shrink_best = 0  # index of the weight with the lowest decayed error
         self._features[Y_LAG] = 0
         self._features[D_LAG] = 1
         self._categorical += [False, False]
@@ -165,9 +167,8 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
             if self._last_y is not None:
                 change = y - self._last_y
                 self._learn_encoded(x, self._last_y, self._last_change, change)
-                predicted = E.last_output(self._mem, self._meta, self._scratch)
-                self._shrink_err *= SHRINK_DECAY
-                self._shrink_err += np.abs(change - SHRINK_WEIGHTS * predicted)
+                self._shrink_best = shrink.update(self._mem, self._meta, self._scratch, self._shrink_err,
+                                                  SHRINK_WEIGHTS, SHRINK_DECAY, change)
                 self._shrink_seen += 1
                 self._last_change = change
         else:
@@ -183,7 +184,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
             return 1.0
         if self._shrink_seen < SHRINK_WARMUP:
             return 0.0
-        return float(SHRINK_WEIGHTS[int(np.argmin(self._shrink_err))])
+        return float(SHRINK_WEIGHTS[self._shrink_best])
 
     def forecast(self, horizon: int, xs: list[dict] | None = None) -> list:
         if xs is not None and len(xs) != horizon:
@@ -194,22 +195,26 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
             # nothing learned yet: persistence, or 0 before the first value
             return [self._last_y if self._last_y is not None else 0.0] * horizon
         dt = self._mem.dtype
-        if horizon == 1:  # rollout feeds nothing back for one step: the buffers serve as they are
+        if horizon == 1:  # nothing to feed back: one prediction from the current state
             self._encode(xs[0] if xs else None, self._last_y, self._last_change, learn=False)
-            X, present, tokens = self._xbuf[None, :], self._present[None, :], self._tokbuf[None, :]
-        else:
-            n = self._cfg.n_inputs
-            X = np.zeros((horizon, n), dtype=dt)
-            present = np.zeros((horizon, n), dtype=dt)
-            tokens = np.full((horizon, self._cfg.slots), -1.0, dtype=dt)
-            for s in range(horizon):
-                first = s == 0
-                self._encode(xs[s] if xs else None, self._last_y if first else 0.0,
-                             self._last_change if first else 0.0, learn=False)
-                X[s] = self._xbuf
-                present[s] = self._present
-                tokens[s] = self._tokbuf
-        out = np.empty(horizon, dtype=dt)
+            E.predict_event(self._mem, self._meta, self._scratch)
+            out = float(self._outbuf[0])
+            if not self.differencing:
+                return [out]
+            level = self._last_y if self._last_y is not None else 0.0
+            return [level + self.shrink_weight * out]
+        n = self._cfg.n_inputs
+        X = np.zeros((horizon, n), dtype=dt)
+        present = np.zeros((horizon, n), dtype=dt)
+        tokens = np.full((horizon, self._cfg.slots), -1.0, dtype=dt)
+        for s in range(horizon):
+            first = s == 0
+            self._encode(xs[s] if xs else None, self._last_y if first else 0.0,
+                         self._last_change if first else 0.0, learn=False)
+            X[s] = self._xbuf
+            present[s] = self._present
+            tokens[s] = self._tokbuf
+        out = np.empty(horizon)  # float64, like the one-step path: the level is not rounded
         level = self._last_y if self._last_y is not None else 0.0
         E.rollout(self._mem, self._meta, self._scratch, X, present, tokens, 0, 1 if self.differencing else -1,
                   float(level), self.shrink_weight, out)

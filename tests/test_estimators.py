@@ -185,6 +185,17 @@ def test_forecast_rollout_matches_stepwise_prediction():
     assert abs(f[0] - np.sin(2000 / 5)) < 0.2
     # the forecast does not move the model
     assert model.forecast(20) == f
+    # one step goes through a faster path than the rollout; both give the same number
+    assert model.forecast(1) == [f[0]]
+    assert model.shrink_weight > 0.0  # the network's change is used, not persistence alone
+
+
+def test_forecast_one_step_equals_rollout_with_exogenous_features():
+    model = streamrnn.RecurrentForecaster(hidden_size=8, seed=1)
+    for t in range(300):
+        model.learn_one(math.sin(t / 7) + 0.1 * math.cos(t), {"u": math.cos(t / 3)})
+    xs = [{"u": 0.5}, {"u": -0.2}]
+    assert model.forecast(1, xs[:1]) == model.forecast(2, xs)[:1]
 
 
 from hypothesis import given, settings, strategies as st
