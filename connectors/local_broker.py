@@ -77,7 +77,8 @@ logger.kafka.level = WARN
 class LocalBroker:
     """A KRaft broker+controller on 127.0.0.1. Use as a context manager, or start()/stop()."""
 
-    def __init__(self, workdir: str | os.PathLike | None = None, port: int | None = None, heap: str = "512m"):
+    def __init__(self, workdir: str | os.PathLike | None = None, port: int | None = None, heap: str = "512m",
+                 settings: dict | None = None):
         self.workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="streamrnn-kafka-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         state = self.workdir / "broker.json"
@@ -91,6 +92,8 @@ class LocalBroker:
             state.write_text(json.dumps({"port": self.port, "controller_port": self.controller_port,
                                          "cluster_id": self.cluster_id}))
         self.heap = heap
+        # server.properties entries that replace or add to the defaults below
+        self.settings = dict(settings or {})
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -122,6 +125,9 @@ group.min.session.timeout.ms=1000
 log.segment.bytes=67108864
 log.cleaner.dedupe.buffer.size=16777216
 """
+        if self.settings:
+            lines = [ln for ln in props.splitlines() if ln.split("=", 1)[0] not in self.settings]
+            props = "\n".join(lines + [f"{k}={v}" for k, v in self.settings.items()]) + "\n"
         (self.workdir / "server.properties").write_text(props)
         (self.workdir / "log4j2.properties").write_text(LOG4J2.format(log=self.workdir / "broker.log"))
         return data

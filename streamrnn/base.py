@@ -217,24 +217,35 @@ class RecurrentEstimator:
         self._memo = None
         self._fast = None
 
+    # recomputed on every call, or derived from the rest: not part of a pickle
+    _TRANSIENT = ("_scratch", "_xbuf", "_present", "_cat_mask", "_tokbuf", "_outbuf", "_memo", "_fast")
+
     def __getstate__(self):
         state = self.__dict__.copy()
-        # scratch and input buffers are recomputed on every call: not part of the model
-        for k in ("_scratch", "_xbuf", "_present", "_cat_mask", "_tokbuf", "_outbuf", "_memo", "_fast"):
-            state[k] = None
+        for k in self._TRANSIENT:
+            state.pop(k, None)
+        # the generator's four numbers, not the Generator object (a tenth of the bytes)
+        state["_rng"] = _rng_state(self._rng)
         if self._cfg is not None:
-            # stale window rows are not part of the model either (see layout.pack)
-            state["_meta"], state["_mem"] = layout.pack(self._cfg, self._meta, self._mem)
+            # stale window rows are not part of the model either (see layout.pack); raw bytes,
+            # because an array's pickle header costs more than a hundred bytes per key model
+            header, values = layout.pack(self._cfg, self._meta, self._mem)
+            state["_meta"], state["_mem"] = header.tobytes(), values.tobytes()
         return state
 
     def __setstate__(self, state):
+        self.__dict__.update(dict.fromkeys(self._TRANSIENT))
         self.__dict__.update(state)
+        if isinstance(self._rng, tuple):
+            self._rng = _rng_from_state(self._rng)
         if self._cfg is not None:
-            if len(self._meta) != E.OFFSETS:
-                raise ValueError("this model was saved by an older streamrnn whose state layout differs "
-                                 "(unpacked window); it cannot be restored by this version")
-            self._meta, self._mem, self._scratch = layout.unpack(self._cfg, self._meta, self._mem,
-                                                                 _DTYPES[self.dtype])
+            if not isinstance(self._mem, bytes):
+                raise ValueError("this model was saved by an older streamrnn whose state layout differs; "
+                                 "it cannot be restored by this version")
+            dtype = _DTYPES[self.dtype]
+            header = np.frombuffer(self._meta, dtype=np.int64)
+            values = np.frombuffer(self._mem, dtype=dtype)
+            self._meta, self._mem, self._scratch = layout.unpack(self._cfg, header, values, dtype)
             self._make_buffers()
 
     # ------------------------------------------------------------------ inputs
@@ -397,6 +408,21 @@ class RecurrentEstimator:
     @property
     def n_parameters(self) -> int:
         return 0 if self._meta is None else int(self._meta[E.N_PARAMS])
+
+
+def _rng_state(rng: np.random.Generator) -> tuple:
+    st = rng.bit_generator.state
+    if st["bit_generator"] != "PCG64":
+        raise ValueError(f"unexpected bit generator {st['bit_generator']!r}")
+    return st["state"]["state"], st["state"]["inc"], st["has_uint32"], st["uinteger"]
+
+
+def _rng_from_state(numbers: tuple) -> np.random.Generator:
+    state, inc, has_uint32, uinteger = numbers
+    bits = np.random.PCG64()
+    bits.state = {"bit_generator": "PCG64", "state": {"state": state, "inc": inc},
+                  "has_uint32": has_uint32, "uinteger": uinteger}
+    return np.random.Generator(bits)
 
 
 def _refuse(name, value, limit, dtype):

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from .kernels import engine as E
-from .kernels import heads, optim
+from .kernels import heads, lstm, optim
 
 CELLS = {"rnn": E.RNN, "gru": E.GRU, "lstm": E.LSTM}
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
@@ -46,6 +46,10 @@ class Config:
     token_capacity: int = 0
     ngram_orders: int = 0  # direct n-gram connections to the softmax (kernels/ngram.py)
     ngram_buckets: int = 0
+
+    def __reduce__(self):
+        # the values only: a model's pickle need not repeat the field names
+        return Config, tuple(getattr(self, f.name) for f in dataclasses.fields(self))
 
     @property
     def gate_width(self):
@@ -231,30 +235,65 @@ def regrow(old_cfg: Config, meta, mem, new_cfg: Config):
 # Window blocks: only rows pos - truncation - 1 .. pos - 1 are ever read again (the next backward
 # pass, the state, the n-gram context; the slide copies exactly these), the others are stale.
 _WINDOW = {E.XS: 0, E.YS: 0, E.TOK: 0, E.NGB: 0, E.HS: 1, E.CS: 1, E.ACT: 1, E.AUX: 1}  # kind -> row axis
+# The oldest live row is the state the next gradient's window starts from: only its h and c are
+# read again (and its token, the oldest of an n-gram context).
+_STATE_ROW = (E.HS, E.CS, E.TOK)
 
 
 def live_rows(meta):
-    """``(first, end)``: the window rows a model will read again."""
+    """``(state, end)``: rows ``state + 1 .. end - 1`` are the steps the next gradient can reach
+    (it runs back ``truncation`` steps from row ``end``, the next one written), row ``state`` the
+    state before them."""
     pos = int(meta[E.POS])
-    return max(pos - int(meta[E.TRUNCATION]) - 1, 0), pos
+    return max(pos - int(meta[E.TRUNCATION]), 0), pos
+
+
+def _stored_rows(cfg: Config, kind, lo, hi):
+    """The rows of window block ``kind`` a pickle keeps, given the live rows ``(lo, hi)``."""
+    if kind == E.AUX and cfg.cell in ("lstm", "rnn"):
+        return hi, hi  # LSTM: tanh(c), recomputed from c (lstm.restore_window); RNN: unused
+    if kind == E.HS and cfg.cell in ("lstm", "rnn"):
+        return lo, min(lo + 1, hi)  # h of the steps: o * tanh(c) (LSTM), the activation (RNN)
+    return (lo if kind in _STATE_ROW else min(lo + 1, hi)), hi
 
 
 def _live_blocks(cfg: Config, meta, mem):
-    """Views of the state blocks of ``mem`` in layout order, window blocks cut to their live rows."""
+    """Views of the state blocks of ``mem`` in layout order, window blocks cut to the rows a pickle
+    keeps."""
     lo, hi = live_rows(meta)
     for kind, layer, shape in cfg.state_blocks():
         b = block(mem, meta, kind, layer, shape)
         axis = _WINDOW.get(kind)
         if axis is not None:
-            b = b[lo:hi] if axis == 0 else b[:, lo:hi]
+            first, end = _stored_rows(cfg, kind, lo, hi)
+            b = b[first:end] if axis == 0 else b[:, first:end]
         yield b
 
 
+def _restore_window(cfg: Config, meta, mem):
+    """Recompute what :func:`_stored_rows` leaves out of the steps' rows, bit for bit."""
+    if cfg.cell == "gru":
+        return
+    lo, hi = live_rows(meta)
+    steps = slice(min(lo + 1, hi), hi)
+    shapes = {kind: shape for kind, _, shape in cfg.state_blocks()}
+    hs = block(mem, meta, E.HS, 0, shapes[E.HS])
+    act = block(mem, meta, E.ACT, 0, shapes[E.ACT])
+    for layer in range(cfg.num_layers):
+        if cfg.cell == "rnn":
+            hs[layer, steps] = act[layer, steps]
+        else:
+            cs = block(mem, meta, E.CS, 0, shapes[E.CS])
+            aux = block(mem, meta, E.AUX, 0, shapes[E.AUX])
+            lstm.restore_window(cs[layer, steps], act[layer, steps], aux[layer, steps], hs[layer, steps])
+
+
 def pack(cfg: Config, meta, mem):
-    """The model's state without what is never read again: ``(header, values)`` where the header
-    is meta's header slots (the block offsets follow from ``cfg``) and values hold the
-    parameters, optimizer moments and state blocks, window blocks cut to their live rows. About
-    half the window (a fifth of an LSTM-32 forecaster) is not stored."""
+    """The model's state without what is never read again or can be recomputed exactly:
+    ``(header, values)`` where the header is meta's header slots (the block offsets follow from
+    ``cfg``) and values hold the parameters, optimizer moments and state blocks, window blocks cut
+    to the rows the next gradient can reach (see :func:`_stored_rows`). Of an LSTM-32 forecaster's
+    window, about a fifth is stored."""
     parts = [mem[: 3 * int(meta[E.N_PARAMS])]]
     parts += [b.ravel() for b in _live_blocks(cfg, meta, mem)]
     return meta[: E.OFFSETS].copy(), np.concatenate(parts)
@@ -271,4 +310,5 @@ def unpack(cfg: Config, header, values, dtype):
         at += b.size
     if at != values.size:
         raise ValueError("packed model state does not match its configuration")
+    _restore_window(cfg, meta, mem)
     return meta, mem, scratch

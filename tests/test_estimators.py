@@ -222,14 +222,17 @@ def test_any_stream_of_valid_inputs_keeps_predictions_finite_and_predict_pure(st
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: e.__name__)
-def test_pickles_keep_the_live_window_only_and_continue_exactly(estimator):
-    """A pickle leaves out the stale half of the window buffer; the unpickled model then predicts
-    and learns exactly as the original does."""
-    a = estimator(hidden_size=8, truncation=6, seed=0)
-    _stream(a, n=113)  # not a multiple of the buffer length: stale rows exist on both sides
+@pytest.mark.parametrize("cell,update_every,num_layers,n", [
+    ("lstm", 1, 1, 113), ("lstm", 3, 1, 112), ("gru", 3, 2, 114), ("rnn", 2, 1, 113), ("lstm", 4, 1, 4)])
+def test_pickles_keep_the_live_window_only_and_continue_exactly(estimator, cell, update_every, num_layers, n):
+    """A pickle leaves out the stale half of the window buffer and the parts of the oldest live row
+    that are never read again; the unpickled model then predicts and learns exactly as the original
+    does, whatever the phase of the update cycle (n) when it was saved."""
+    a = estimator(cell=cell, hidden_size=8, truncation=6, update_every=update_every, num_layers=num_layers, seed=0)
+    _stream(a, n=n)  # not a multiple of the buffer length: stale rows exist on both sides
     blob = pickle.dumps(a)
     b = pickle.loads(blob)
-    assert a.__getstate__()["_mem"].size < a._mem.size
+    assert len(a.__getstate__()["_mem"]) < a._mem.nbytes
     rng = np.random.default_rng(5)
     for _ in range(60):
         x = {"a": rng.normal(), "b": rng.normal(), "c": str(rng.choice(["p", "q"]))}

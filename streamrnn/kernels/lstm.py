@@ -8,11 +8,13 @@ Gates are laid out as ``[i | f | g | o]`` along the last axis (4 * hidden). For 
     h = o * tanh(c)
 
 The forward step stores the gate activations (``act``), ``c`` and ``tanh(c)`` (``aux``), so the
-backward pass never recomputes the forward.
+backward pass never recomputes the forward. ``tanh(c)`` is taken of the stored (rounded) ``c`` and
+``h`` is the product of the stored ``o`` and ``tanh(c)``, both in strict arithmetic, so that
+:func:`restore_window` recomputes them bit for bit (pickles leave them out).
 """
 
 from ._jit import kernel
-from .linalg import add_vec_mat, mat_vec, sigmoid, tanh
+from .linalg import add_vec_mat, mat_vec, sigmoid, tanh, tanh_exact
 
 
 @kernel
@@ -33,11 +35,20 @@ def forward_step(wx, wh, b, x, h_prev, c_prev, h, c, act, aux):
         act[H + j] = fg
         act[2 * H + j] = gg
         act[3 * H + j] = og
-        cj = fg * c_prev[j] + ig * gg
-        c[j] = cj
-        tc = tanh(cj)
-        aux[j] = tc
-        h[j] = og * tc
+        c[j] = fg * c_prev[j] + ig * gg
+        aux[j] = tanh_exact(c[j])
+        h[j] = act[3 * H + j] * aux[j]
+
+
+@kernel
+def restore_window(c, act, aux, h):
+    """``aux`` and ``h`` of stored window rows from their ``c`` and output gate, exactly as
+    :func:`forward_step` computed them."""
+    H = h.shape[1]
+    for t in range(h.shape[0]):
+        for j in range(H):
+            aux[t, j] = tanh_exact(c[t, j])
+            h[t, j] = act[t, 3 * H + j] * aux[t, j]
 
 
 @kernel
