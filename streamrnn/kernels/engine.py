@@ -20,6 +20,7 @@ import numpy as np
 
 from . import gru, heads, lstm, ngram, optim, rnn
 from ._jit import kernel
+from .views import view
 
 # --- meta: header slots -----------------------------------------------------------------------
 CELL, LAYERS, HIDDEN, GATES, N_IN, N_OUT, TRUNCATION, ROWS, UPDATE_EVERY = range(9)
@@ -77,13 +78,17 @@ def _vec(arr, meta, kind, layer, n):
 @kernel
 def _mat(arr, meta, kind, layer, rows, cols):
     o = _off(meta, kind, layer)
-    return arr[o : o + rows * cols].reshape((rows, cols))
+    if o < 0 or o + rows * cols > arr.shape[0]:
+        raise IndexError("block beyond the end of its array")
+    return view(arr, o, (rows, cols))
 
 
 @kernel
 def _cube(arr, meta, kind, layer, a, b, c):
     o = _off(meta, kind, layer)
-    return arr[o : o + a * b * c].reshape((a, b, c))
+    if o < 0 or o + a * b * c > arr.shape[0]:
+        raise IndexError("block beyond the end of its array")
+    return view(arr, o, (a, b, c))
 
 
 @kernel

@@ -1,7 +1,10 @@
 """C-contiguous views into a flat state array, built without ``reshape``'s checks.
 
-Numba's ``reshape`` goes through a generic helper (about 20-35 ns a call here) and a model step
-takes some forty views of its blocks; building the array struct directly costs about 2 ns.
+Numba's ``reshape`` goes through a generic helper (about 20-35 ns a call here, and an opaque call
+that the optimiser cannot see through) and a model step takes some forty views of its blocks;
+building the array struct directly costs about 2 ns. Measured side by side in one process
+(the engine built with either view): predict + learn of an LSTM-32, TBPTT(1,16), took
+0.82x the time, TBPTT(4,16) 0.76x, an RNN-32 TBPTT(4,16) 0.65x.
 The caller guarantees that ``start + prod(shape)`` lies within the (1-D, C-contiguous) array:
 the offsets come from :mod:`streamrnn.layout`, which allocates every block it names.
 """
