@@ -114,26 +114,17 @@ def decode_json(value: bytes) -> dict:
 
 
 def encode_json(record: dict) -> bytes:
-    if not _has_nan(record):
-        try:
-            # keys that are not strings (class labels in probabilities) become strings, as in json
-            return orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS)
-        except TypeError:  # a type orjson does not know: json decides, as it always did
-            pass
-    # allow_nan=False: a NaN in the output would be invalid JSON for most consumers (orjson would
-    # write null)
-    return json.dumps(record, separators=(",", ":"), allow_nan=False).encode()
-
-
-def _has_nan(value) -> bool:
-    """Whether a non-finite float hides in ``value`` (a record's values, one level of nesting)."""
-    if isinstance(value, float):
-        return value - value != 0.0
-    if isinstance(value, dict):
-        return any(_has_nan(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_nan(v) for v in value)
-    return False
+    try:
+        # keys that are not strings (class labels in probabilities) become strings, as in json
+        out = orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # a type orjson does not know: json decides, as it always did
+        out = None
+    # orjson writes a NaN or an infinity as null; json (allow_nan=False) refuses them, since a NaN in
+    # the output would be invalid JSON for most consumers. A null is rare in a record: json then
+    # writes it again (the same record, or the refusal).
+    if out is None or b"null" in out:
+        return json.dumps(record, separators=(",", ":"), allow_nan=False).encode()
+    return out
 
 
 class NullSink(Sink):
