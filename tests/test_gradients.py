@@ -108,3 +108,34 @@ def _check_gradient(model, truncation, rng):
     assert np.linalg.norm(analytic) > 1e-3
     rel = np.linalg.norm(analytic - numeric) / max(np.linalg.norm(analytic), np.linalg.norm(numeric))
     assert rel < 1e-6, rel
+
+
+def test_block_views_are_the_blocks_and_refuse_to_reach_past_the_array():
+    """The kernels' views (an intrinsic, not reshape) are C-contiguous windows onto the array,
+    shared with it, and a block beyond the end raises instead of reading foreign memory."""
+    from numba import njit
+
+    from streamrnn.kernels.views import view
+
+    @njit
+    def two(a, start, rows, cols):
+        return view(a, start, (rows, cols))
+
+    @njit
+    def three(a, start):
+        return view(a, start, (2, 3, 4))
+
+    for dtype in (np.float32, np.float64):
+        a = np.arange(100, dtype=dtype)
+        v = two(a, 7, 3, 5)
+        assert v.flags.c_contiguous and np.array_equal(v, a[7:22].reshape(3, 5))
+        v[1, 2] = -1.0
+        assert a[7 + 5 + 2] == -1.0
+        assert np.array_equal(three(a, 50), a[50:74].reshape(2, 3, 4))
+
+    model = streamrnn.RecurrentRegressor(hidden_size=4, seed=0)
+    model.learn_one({"x": 1.0}, 2.0)
+    meta = model._meta.copy()
+    meta[E.OFFSETS + E.WY * E.MAX_LAYERS] = model._mem.size - 1  # the head's weights past the end
+    with pytest.raises(IndexError):
+        E.predict_event(model._mem, meta, model._scratch)
