@@ -113,6 +113,7 @@ class RecurrentEstimator:
         return self.loss
 
     def _config(self, n_inputs, n_outputs, out_capacity, slots, n_tokens, token_capacity):
+        ngram_orders, ngram_buckets, _ = self._ngram()
         return layout.Config(
             cell=self.cell,
             num_layers=self.num_layers,
@@ -130,8 +131,8 @@ class RecurrentEstimator:
             slots=slots,
             n_tokens=n_tokens,
             token_capacity=token_capacity,
-            ngram_orders=self._ngram()[0],
-            ngram_buckets=self._ngram()[1],
+            ngram_orders=ngram_orders,
+            ngram_buckets=ngram_buckets,
         )
 
     def _ngram(self):

@@ -232,8 +232,8 @@ def regrow(old_cfg: Config, meta, mem, new_cfg: Config):
     return new_meta, new_mem, new_scratch
 
 
-# Window blocks: only rows pos - truncation - 1 .. pos - 1 are ever read again (the next backward
-# pass, the state, the n-gram context; the slide copies exactly these), the others are stale.
+# Window blocks: only rows pos - truncation .. pos - 1 are ever read again (the next backward pass,
+# the state, the n-gram context; see live_rows), the others are stale.
 _WINDOW = {E.XS: 0, E.YS: 0, E.TOK: 0, E.NGB: 0, E.HS: 1, E.CS: 1, E.ACT: 1, E.AUX: 1}  # kind -> row axis
 # The oldest live row is the state the next gradient's window starts from: only its h and c are
 # read again (and its token, the oldest of an n-gram context).
@@ -279,13 +279,13 @@ def _restore_window(cfg: Config, meta, mem):
     shapes = {kind: shape for kind, _, shape in cfg.state_blocks()}
     hs = block(mem, meta, E.HS, 0, shapes[E.HS])
     act = block(mem, meta, E.ACT, 0, shapes[E.ACT])
+    if cfg.cell == "rnn":
+        hs[:, steps] = act[:, steps]
+        return
+    cs = block(mem, meta, E.CS, 0, shapes[E.CS])
+    aux = block(mem, meta, E.AUX, 0, shapes[E.AUX])
     for layer in range(cfg.num_layers):
-        if cfg.cell == "rnn":
-            hs[layer, steps] = act[layer, steps]
-        else:
-            cs = block(mem, meta, E.CS, 0, shapes[E.CS])
-            aux = block(mem, meta, E.AUX, 0, shapes[E.AUX])
-            lstm.restore_window(cs[layer, steps], act[layer, steps], aux[layer, steps], hs[layer, steps])
+        lstm.restore_window(cs[layer, steps], act[layer, steps], aux[layer, steps], hs[layer, steps])
 
 
 def pack(cfg: Config, meta, mem):

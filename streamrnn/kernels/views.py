@@ -5,8 +5,8 @@ that the optimiser cannot see through) and a model step takes some forty views o
 building the array struct directly costs about 2 ns. Measured side by side in one process
 (the engine built with either view): predict + learn of an LSTM-32, TBPTT(1,16), took
 0.82x the time, TBPTT(4,16) 0.76x, an RNN-32 TBPTT(4,16) 0.65x.
-The caller guarantees that ``start + prod(shape)`` lies within the (1-D, C-contiguous) array:
-the offsets come from :mod:`streamrnn.layout`, which allocates every block it names.
+The view itself checks nothing: the caller makes sure that ``start + prod(shape)`` lies within
+the (1-D, C-contiguous) array (the engine's ``_mat`` and ``_cube`` raise IndexError otherwise).
 """
 
 from numba import types
