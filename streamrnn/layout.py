@@ -134,6 +134,7 @@ class Config:
             (E.NGHIST, 0, (self.ngram_orders,)),
             (E.PNGB, 0, (self.ngram_orders,)),
             (E.ZCAT, 0, (K, max(self.layer0_inputs, H) + H)),
+            (E.LEARNED_PRED, 0, (1,)),
         ]
 
 

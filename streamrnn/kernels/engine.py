@@ -54,7 +54,9 @@ XIN, PRESENT, TOKIN, POUT = range(35, 39)
 NGW, NGB, NGHIST, PNGB, NGV = range(39, 44)
 # [input | previous state] rows of the window, for the weight gradient of one layer (scratch)
 ZCAT = 44
-N_KINDS = 45
+# the de-normalised regression output of the last learn step: its prediction, made before learning
+LEARNED_PRED = 45
+N_KINDS = 46
 
 # --- hyperparameters, mem[HYPER + k] ----------------------------------------------------------
 LR, CLIP_NORM, BETA1, BETA2, EPS, MOMENTUM, RHO, HUBER_DELTA, X_CLIP, NG_LR = range(10)
@@ -102,9 +104,11 @@ def _std(count, m2):
 
 @kernel
 def normalise_input(mem, meta, x, present, dest, update):
-    """Write the normalised input into ``dest``; with ``update``, first fold ``x`` into the stats.
+    """Write the normalised input into ``dest``; with ``update``, then fold ``x`` into the stats.
 
-    A feature that is not ``present`` reads as 0 after normalisation (its running mean).
+    The stats are those from before this event, in the learn step as in a prediction, so that a
+    learn step's forward is the very forward ``predict_one`` made for the same input. A feature that
+    is not ``present`` reads as 0 after normalisation (its running mean).
     """
     n_in = meta[N_IN]
     if meta[NORM_X] == 0:
@@ -121,23 +125,23 @@ def normalise_input(mem, meta, x, present, dest, update):
             dest[i] = 0.0
             continue
         v = x[i]
+        if count[i] == 0.0:
+            z = 0.0
+        else:
+            z = (v - mean[i]) / _std(count[i], m2[i])
+            if z > clip:
+                z = clip
+            elif z < -clip:
+                z = -clip
+            elif not np.isfinite(z):
+                z = 0.0
+        dest[i] = z
         if update:
             n = count[i] + 1.0
             d = v - mean[i]
             mean[i] += d / n
             m2[i] += d * (v - mean[i])
             count[i] = n
-        if count[i] == 0.0:
-            dest[i] = 0.0
-            continue
-        z = (v - mean[i]) / _std(count[i], m2[i])
-        if z > clip:
-            z = clip
-        elif z < -clip:
-            z = -clip
-        elif not np.isfinite(z):
-            z = 0.0
-        dest[i] = z
 
 
 @kernel
@@ -455,14 +459,15 @@ def _optimize(mem, meta, hyper, start, n, grad, scale):
 
 @kernel
 def last_output(mem, meta, scratch):
-    """The de-normalised regression output of the last ``learn_step`` (its prediction of the
-    target, made before learning it)."""
-    return denormalise_target(mem, meta, _vec(scratch, meta, OUT, 0, meta[N_OUT])[0])
+    """The de-normalised regression output of the last ``learn_step``: its prediction of the
+    target, made before learning it (the number ``predict_one`` gave for the same input)."""
+    return _vec(scratch, meta, LEARNED_PRED, 0, 1)[0]
 
 
 @kernel
 def step_loss(mem, meta, scratch, row, target):
-    """Loss of the head at window row ``row`` against ``target`` (no gradient kept)."""
+    """Loss of the head at window row ``row`` against ``target`` (no gradient kept; the loss
+    ``learn_step`` computes for its row, as a function of the window, for gradient checks)."""
     L = meta[LAYERS]
     H = meta[HIDDEN]
     B = meta[ROWS]
@@ -503,9 +508,14 @@ def learn_step(mem, meta, scratch, x, present, tokens, y):
     act = _cube(mem, meta, ACT, 0, L, B, G)
     aux = _cube(mem, meta, AUX, 0, L, B, H)
     forward_stack(mem, meta, xs[pos], hs, cs, pos - 1, pos, act, aux, pos)
+    out = _vec(scratch, meta, OUT, 0, meta[N_OUT])
+    dout = _vec(scratch, meta, DOUT, 0, meta[N_OUT])
+    _head_out(mem, meta, hs[L - 1, pos], out, _window_buckets(mem, meta, pos))
+    # the prediction, de-normalised with the target's stats from before this event
+    _vec(scratch, meta, LEARNED_PRED, 0, 1)[0] = denormalise_target(mem, meta, out[0])
     target = normalise_target(mem, meta, y, True)
     _vec(mem, meta, YS, 0, B)[pos] = target
-    loss = step_loss(mem, meta, scratch, pos, target)
+    loss = heads.loss_grad(meta[HEAD], out, target, _vec(mem, meta, HYPER, 0, N_HYPER)[HUBER_DELTA], dout)
     if n_orders > 0 and np.isfinite(loss):
         # the n-gram rows learn on every event (dout holds dL/dlogits of this one)
         ngram.sgd_rows(_mat(mem, meta, NGW, 0, meta[NG_BUCKETS], meta[OUT_CAP]), _vec(mem, meta, NGV, 0, meta[NG_BUCKETS]),
