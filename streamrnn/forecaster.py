@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 from river.time_series.base import Forecaster
 
@@ -11,12 +13,26 @@ from .kernels import shrink
 
 __all__ = ["RecurrentForecaster"]
 
-# Shrinkage weights of the predicted change: the forecaster uses the one with the lowest recent
-# absolute error (0 is persistence), so a change the network cannot predict is not added as noise.
+# The forecaster's experts, each a forecast of the next change from the last value; it uses the
+# one with the lowest recent absolute error. Shrunk network changes ``w * predicted`` (w = 0 is
+# persistence), so a change the network cannot predict is not added as noise; and steps toward a
+# robust level of the series (a running median), which win on spiky series where a jump is
+# followed by a return.
 SHRINK_WEIGHTS = np.array([0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0])
-SHRINK_DECAY = 0.99
-# Persistence until the network has this many changes behind it: early choices are noise.
+LEVEL_BLENDS = np.array([0.5, 1.0])
+N_EXPERTS = len(SHRINK_WEIGHTS) + len(LEVEL_BLENDS)
+# Persistence until the experts have this many steps behind them: early choices are noise.
 SHRINK_WARMUP = 32
+# The running median moves by this fraction of the mean absolute deviation from it per step.
+LEVEL_STEP = 0.02
+LEVEL_DEVIATION_DECAY = 0.99
+# Irregularly sampled series (x carries a datetime): a step that comes after a gap longer than this
+# many times the typical gap (a running median of the gaps) is judged apart, because after a long
+# silence the last value says less about the next one and another expert may be the best.
+LONG_GAP = 2.5
+GAP_STEP = 0.05
+# Contexts of the experts' errors.
+REGULAR, AFTER_LONG_GAP = 0, 1
 
 # Input columns 0 and 1 of a forecaster: the previous value of the series and its last change.
 Y_LAG = "__y_lag__"
@@ -32,6 +48,12 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
     persistence, which is what makes it robust on trending and random-walk-like series), or the
     next value itself. `forecast` rolls the network forward from its current state, feeding each
     forecast back as the next input, without changing the model.
+
+    With `shrinkage` (and `differencing`), the forecast is the one of a few experts with the lowest
+    recent absolute error: the last value plus the network's change scaled by 0 (persistence) to 1,
+    or a step toward a running median of the series (which wins on spiky series, where a jump is
+    followed by a return). When `x` carries a datetime, steps after an unusually long gap between
+    events are judged apart, since after a long silence the last value says less.
 
     Parameters
     ----------
@@ -62,6 +84,11 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         one-hot input.
     normalize
         Standardise inputs and target online.
+    differencing
+        Predict the change from the last value (a residual on persistence) instead of the value.
+    shrinkage
+        Forecast with the expert of lowest recent absolute error (see above) instead of the
+        network's change as it is.
     dtype
         `"float32"` (the default: twice the vector lanes and half the memory traffic, about 1.3x to
         2x faster) or `"float64"`.
@@ -78,9 +105,9 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
 
     >>> model = streamrnn.RecurrentForecaster(hidden_size=16, seed=42)
     >>> evaluate.evaluate(datasets.AirlinePassengers(), model, metrics.MAE(), horizon=3)
-    +1 MAE: 37.778...
-    +2 MAE: 42.49...
-    +3 MAE: 46.60...
+    +1 MAE: 38.162...
+    +2 MAE: 43.53...
+    +3 MAE: 48.28...
 
     """
 
@@ -121,9 +148,15 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         )
         self.differencing = differencing
         self.shrinkage = shrinkage
-        self._shrink_err = np.zeros(len(SHRINK_WEIGHTS))
-        self._shrink_seen = 0
-        self._shrink_best = 0  # index of the weight with the lowest decayed error
+        # per context (REGULAR, AFTER_LONG_GAP): decayed error of each expert, steps seen, and
+        # the expert with the lowest error (cached: forecast(1) is on the hot path)
+        self._shrink_err = np.zeros((2, N_EXPERTS))
+        self._shrink_seen = [0, 0]
+        self._shrink_best = [0, 0]
+        self._level = None  # running median of the series
+        self._level_deviation = 0.0  # mean absolute deviation from it
+        self._last_time = None  # seconds, when x carries a datetime
+        self._gap = None  # running median of the gaps between events, seconds
         self._features[Y_LAG] = 0
         self._features[D_LAG] = 1
         self._categorical += [False, False]
@@ -135,6 +168,15 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         yield {"cell": "lstm", "hidden_size": 8, "seed": 1}
         yield {"cell": "gru", "hidden_size": 8, "truncation": 4, "update_every": 2, "seed": 1}
         yield {"cell": "rnn", "hidden_size": 8, "num_layers": 2, "seed": 1}
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_shrink_err"] = self._shrink_err.tobytes()  # raw bytes: an array's pickle header is 150 more
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._shrink_err = np.frombuffer(self._shrink_err, dtype=np.float64).reshape(2, N_EXPERTS).copy()
 
     def _inputs(self, x: dict | None, y_lag, change) -> dict:
         inputs = dict(x) if x else {}
@@ -163,28 +205,69 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
 
     def learn_one(self, y: float, x: dict | None = None) -> None:
         y = self._check_target(y)
+        when = _event_time(x)
         if self.differencing:
             if self._last_y is not None:
                 change = y - self._last_y
                 self._learn_encoded(x, self._last_y, self._last_change, change)
-                self._shrink_best = shrink.update(self._mem, self._meta, self._scratch, self._shrink_err,
-                                                  SHRINK_WEIGHTS, SHRINK_DECAY, change)
-                self._shrink_seen += 1
+                self._judge_experts(change, self._context(when))
                 self._last_change = change
         else:
             self._learn_encoded(x, self._last_y, self._last_change, y)
             if self._last_y is not None:
                 self._last_change = y - self._last_y
+        self._follow(y, when)
         self._last_y = y
+
+    def _judge_experts(self, change, context):
+        toward = self._level - self._last_y
+        self._shrink_best[context] = shrink.update(self._mem, self._meta, self._scratch, self._shrink_err[context],
+                                                   SHRINK_WEIGHTS, LEVEL_BLENDS, toward, change)
+        self._shrink_seen[context] += 1
+
+    def _follow(self, y, when):
+        """Move the running median of the series and of the gaps between events."""
+        if self._level is None:
+            self._level = y
+        else:
+            deviation = y - self._level
+            self._level_deviation = (LEVEL_DEVIATION_DECAY * self._level_deviation
+                                     + (1.0 - LEVEL_DEVIATION_DECAY) * abs(deviation))
+            step = LEVEL_STEP * self._level_deviation
+            self._level += step if deviation > 0 else -step if deviation < 0 else 0.0
+        if when is None:
+            return
+        if self._last_time is not None:
+            gap = when - self._last_time
+            if gap > 0:
+                if self._gap is None:
+                    self._gap = gap
+                elif gap != self._gap:
+                    self._gap *= 1.0 + GAP_STEP if gap > self._gap else 1.0 - GAP_STEP
+        self._last_time = when
+
+    def _context(self, when) -> int:
+        if when is None or self._gap is None or self._last_time is None:
+            return REGULAR
+        return AFTER_LONG_GAP if when - self._last_time > LONG_GAP * self._gap else REGULAR
+
+    def _expert(self, context) -> int:
+        """The expert to forecast with; persistence while the context has too few steps behind it
+        (a rare long gap borrows the choice of the regular steps until it has its own)."""
+        if context == AFTER_LONG_GAP and self._shrink_seen[context] < SHRINK_WARMUP:
+            context = REGULAR
+        if self._shrink_seen[context] < SHRINK_WARMUP:
+            return 0
+        return self._shrink_best[context]
 
     @property
     def shrink_weight(self) -> float:
-        """The weight currently applied to the predicted change (1 without shrinkage)."""
+        """The weight the forecaster currently gives the network's predicted change on a regular
+        step (1 without shrinkage; 0 when persistence or the robust level is the best expert)."""
         if not (self.differencing and self.shrinkage):
             return 1.0
-        if self._shrink_seen < SHRINK_WARMUP:
-            return 0.0
-        return float(SHRINK_WEIGHTS[self._shrink_best])
+        k = self._expert(REGULAR)
+        return float(SHRINK_WEIGHTS[k]) if k < len(SHRINK_WEIGHTS) else 0.0
 
     def forecast(self, horizon: int, xs: list[dict] | None = None) -> list:
         if xs is not None and len(xs) != horizon:
@@ -194,19 +277,23 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         if self._cfg is None:
             # nothing learned yet: persistence, or 0 before the first value
             return [self._last_y if self._last_y is not None else 0.0] * horizon
-        dt = self._mem.dtype
+        level = self._last_y if self._last_y is not None else 0.0
+        weight = 1.0
+        if self.differencing and self.shrinkage:
+            k = self._expert(self._context(_event_time(xs[0]) if xs else None))
+            if k >= len(SHRINK_WEIGHTS):  # a step toward the robust level, the same for every horizon
+                return [level + LEVEL_BLENDS[k - len(SHRINK_WEIGHTS)] * (self._level - level)] * horizon
+            weight = float(SHRINK_WEIGHTS[k])
         if horizon == 1:  # nothing to feed back: one prediction from the current state
             self._encode(xs[0] if xs else None, self._last_y, self._last_change, learn=False)
             E.predict_event(self._mem, self._meta, self._scratch)
             out = float(self._outbuf[0])
-            if not self.differencing:
-                return [out]
-            level = self._last_y if self._last_y is not None else 0.0
-            return [level + self.shrink_weight * out]
+            return [level + weight * out] if self.differencing else [out]
+        dtype = self._mem.dtype
         n = self._cfg.n_inputs
-        X = np.zeros((horizon, n), dtype=dt)
-        present = np.zeros((horizon, n), dtype=dt)
-        tokens = np.full((horizon, self._cfg.slots), -1.0, dtype=dt)
+        X = np.zeros((horizon, n), dtype=dtype)
+        present = np.zeros((horizon, n), dtype=dtype)
+        tokens = np.full((horizon, self._cfg.slots), -1.0, dtype=dtype)
         for s in range(horizon):
             first = s == 0
             self._encode(xs[s] if xs else None, self._last_y if first else 0.0,
@@ -215,7 +302,24 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
             present[s] = self._present
             tokens[s] = self._tokbuf
         out = np.empty(horizon)  # float64, like the one-step path: the level is not rounded
-        level = self._last_y if self._last_y is not None else 0.0
         E.rollout(self._mem, self._meta, self._scratch, X, present, tokens, 0, 1 if self.differencing else -1,
-                  float(level), self.shrink_weight, out)
+                  float(level), weight, out)
         return [float(v) for v in out]
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def _event_time(x) -> float | None:
+    """Seconds since the epoch of the first date or datetime among the values of ``x`` (naive
+    datetimes read as UTC), or None."""
+    if not x:
+        return None
+    for value in x.values():
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is not None:
+                return value.timestamp()
+            return (value - _EPOCH).total_seconds()
+        if isinstance(value, dt.date):
+            return (value - _EPOCH.date()).days * 86400.0
+    return None

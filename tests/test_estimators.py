@@ -251,3 +251,52 @@ def test_pickles_keep_the_live_window_only_and_continue_exactly(estimator, cell,
             y = float(rng.normal())
             a.learn_one(x, y)
             b.learn_one(x, y)
+
+
+def _gappy_stream(n, seed):
+    """Every 10 minutes the value barely moves; after an hour's silence (one event in eight) it is
+    a fresh draw around 100: persistence is right on regular steps and wrong after a long gap."""
+    import datetime as dt
+
+    rng = np.random.default_rng(seed)
+    when, y = dt.datetime(2024, 1, 1), 100.0
+    for t in range(n):
+        long_gap = t % 8 == 7
+        when += dt.timedelta(minutes=60 if long_gap else 10)
+        y = 100.0 + rng.normal(0.0, 20.0) if long_gap else y + rng.normal(0.0, 0.5)
+        yield {"time": when}, y, long_gap
+
+
+def test_forecaster_judges_the_steps_after_a_long_gap_apart():
+    from streamrnn import forecaster as F
+
+    model = streamrnn.RecurrentForecaster(hidden_size=8, seed=0)
+    errors = {True: [0.0, 0.0], False: [0.0, 0.0]}  # long gap -> [model, persistence] absolute errors
+    last = None
+    for t, (x, y, long_gap) in enumerate(_gappy_stream(1600, seed=0)):
+        if t >= 800:
+            errors[long_gap][0] += abs(y - model.forecast(1, [x])[0])
+            errors[long_gap][1] += abs(y - last)
+        model.learn_one(y, x)
+        last = y
+    # after a long gap the best expert is the robust level (about 100), not the last value ...
+    assert model._expert(F.AFTER_LONG_GAP) >= len(F.SHRINK_WEIGHTS)
+    x_next, _, _ = next(_gappy_stream(8, seed=1))
+    x_after_gap = {"time": x_next["time"].replace(year=2030)}
+    assert abs(model.forecast(1, [x_after_gap])[0] - 100.0) < 0.5 * abs(model._last_y - 100.0) + 5.0
+    # ... on regular steps persistence or the network's change, and both contexts beat persistence
+    assert model._expert(F.REGULAR) < len(F.SHRINK_WEIGHTS)
+    assert errors[True][0] < 0.9 * errors[True][1]
+    assert errors[False][0] < 1.05 * errors[False][1]
+
+
+@pytest.mark.parametrize("when, seconds", [
+    (__import__("datetime").datetime(1970, 1, 2), 86400.0),
+    (__import__("datetime").datetime(1970, 1, 1, 1, tzinfo=__import__("datetime").timezone.utc), 3600.0),
+    (__import__("datetime").date(1970, 1, 3), 2 * 86400.0),
+])
+def test_event_time_of_dates_and_datetimes(when, seconds):
+    from streamrnn.forecaster import _event_time
+
+    assert _event_time({"u": 1.0, "when": when}) == seconds
+    assert _event_time({"u": 1.0}) is None and _event_time(None) is None

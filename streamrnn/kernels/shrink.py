@@ -1,19 +1,28 @@
-"""Shrinkage of a forecaster's predicted change: which weight of the change has the lowest
-recent absolute error (see :mod:`streamrnn.forecaster`)."""
+"""The forecaster's experts (see :mod:`streamrnn.forecaster`): which of its candidate forecasts
+has the lowest recent absolute error."""
 
 from ._jit import kernel
 from .engine import last_output
 
+# Decay of the experts' error sums: about the last hundred steps count.
+DECAY = 0.99
+
 
 @kernel
-def update(mem, meta, scratch, err, weights, decay, change):
-    """Fold the last step's absolute error of each shrunk prediction ``weights[k] * predicted``
-    of ``change`` into the decayed sums ``err``; returns the index of the smallest (the first
-    on ties). ``predicted`` is the change the network predicted before learning this step."""
+def update(mem, meta, scratch, err, weights, blends, toward, change):
+    """Fold the last step's absolute error of each expert into the decayed sums ``err``; returns
+    the index of the smallest (the first on ties).
+
+    The experts forecast a change from the last value: ``weights[k] * predicted`` (the change the
+    network predicted before learning this step, shrunk), then ``blends[j] * toward`` (a step of
+    the last value toward the robust level, ``toward`` being their difference)."""
     predicted = last_output(mem, meta, scratch)
+    n = weights.shape[0]
     best = 0
     for k in range(err.shape[0]):
-        err[k] = decay * err[k] + abs(change - weights[k] * predicted)
+        guess = weights[k] * predicted if k < n else blends[k - n] * toward
+        err[k] = DECAY * err[k] + abs(change - guess)
         if err[k] < err[best]:
             best = k
     return best
+
