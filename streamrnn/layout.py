@@ -297,7 +297,9 @@ def pack(cfg: Config, meta, mem):
     window, about a fifth is stored."""
     parts = [mem[: 3 * int(meta[E.N_PARAMS])]]
     parts += [b.ravel() for b in _live_blocks(cfg, meta, mem)]
-    return meta[: E.OFFSETS].copy(), np.concatenate(parts)
+    header = meta[: E.OFFSETS].copy()
+    header[E.PREDICTED_AT] = 0  # the prediction scratch is not saved
+    return header, np.concatenate(parts)
 
 
 def unpack(cfg: Config, header, values, dtype):

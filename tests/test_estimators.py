@@ -300,3 +300,33 @@ def test_event_time_of_dates_and_datetimes(when, seconds):
 
     assert _event_time({"u": 1.0, "when": when}) == seconds
     assert _event_time({"u": 1.0}) is None and _event_time(None) is None
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("estimator", ["regressor", "classifier", "forecaster"])
+def test_learning_after_a_prediction_reuses_its_forward_and_ends_in_the_same_model(estimator, cell):
+    """learn_one takes predict_one's forward for the same input instead of recomputing it: a model
+    asked before every step ends bit for bit where one never asked ends."""
+    from streamrnn.kernels import engine as E
+
+    params = dict(cell=cell, hidden_size=8, num_layers=2, truncation=4, seed=0)
+    make = {"regressor": streamrnn.RecurrentRegressor, "classifier": streamrnn.RecurrentClassifier,
+            "forecaster": streamrnn.RecurrentForecaster}[estimator]
+    asked, silent = make(**params), make(**params)
+    rng = np.random.default_rng(0)
+    for t in range(300):
+        x = {"u": float(rng.normal()), "c": "ab"[t % 2] if t % 3 else "z"}
+        y = math.sin(t / 5) if estimator != "classifier" else t % 3 == 0
+        if t > 1:
+            if estimator == "forecaster":
+                asked.forecast(1, [x])
+            else:
+                asked.predict_one(x)
+            assert asked._meta[E.PREDICTED_AT] == asked._meta[E.N_STEPS] + 1  # the forward is on offer
+        for model in (asked, silent):
+            if estimator == "forecaster":
+                model.learn_one(y, x)
+            else:
+                model.learn_one(x, y)
+        assert asked._meta is None or asked._meta[E.PREDICTED_AT] == 0
+    assert pickle.dumps(asked) == pickle.dumps(silent)

@@ -31,6 +31,10 @@ HEAD, OPTIMIZER, N_PARAMS, NORM_X, NORM_Y, CELL_WIDTH = range(9, 15)
 OUT_CAP, EMBED, SLOTS, N_TOKENS, TOKEN_CAP, N_DENSE = range(15, 21)
 # counters that advance with the stream
 POS, N_STEPS, N_SINCE_UPDATE, N_UPDATES, N_SKIPPED, OPT_STEP, N_TOUCHED = range(22, 29)
+# N_STEPS + 1 when predict_step last ran from the current state (0: not since, or scratch was
+# reused): scratch then holds that forward, which learn_step takes instead of recomputing it when
+# its normalised input is the same (the prequential predict_one, learn_one pair)
+PREDICTED_AT = 21
 # direct n-gram connections of the softmax head (0 orders: none), see kernels/ngram.py
 NG_ORDERS, NG_BUCKETS = 29, 30
 # block offsets: meta[OFFSETS + kind * MAX_LAYERS + layer]
@@ -479,6 +483,32 @@ def step_loss(mem, meta, scratch, row, target):
 
 
 @kernel
+def _same(a, b):
+    for i in range(a.shape[0]):
+        if a[i] != b[i]:
+            return False
+    return True
+
+
+@kernel
+def _take_predicted_forward(meta, scratch, hs, cs, act, aux, pos):
+    """Copy predict_step's forward (the same parameters, state and input: the same numbers) into
+    window row ``pos``."""
+    L = meta[LAYERS]
+    H = meta[HIDDEN]
+    G = meta[GATES] * H
+    ph = _cube(scratch, meta, PH, 0, L, 2, H)
+    pc = _cube(scratch, meta, PC, 0, L, 2, meta[CELL_WIDTH])
+    pact = _cube(scratch, meta, PACT, 0, L, 1, G)
+    paux = _cube(scratch, meta, PAUX, 0, L, 1, H)
+    for l in range(L):
+        hs[l, pos] = ph[l, 1]
+        cs[l, pos] = pc[l, 1]
+        act[l, pos] = pact[l, 0]
+        aux[l, pos] = paux[l, 0]
+
+
+@kernel
 def learn_step(mem, meta, scratch, x, present, tokens, y):
     """Advance the state by one event and learn from it (one optimizer step every
     ``update_every`` events). Returns the loss of this event's prediction, made from the state and
@@ -507,7 +537,11 @@ def learn_step(mem, meta, scratch, x, present, tokens, y):
     cs = _cube(mem, meta, CS, 0, L, B, meta[CELL_WIDTH])
     act = _cube(mem, meta, ACT, 0, L, B, G)
     aux = _cube(mem, meta, AUX, 0, L, B, H)
-    forward_stack(mem, meta, xs[pos], hs, cs, pos - 1, pos, act, aux, pos)
+    if meta[PREDICTED_AT] == meta[N_STEPS] + 1 and _same(xs[pos], _vec(scratch, meta, PX, 0, n_in + e)):
+        _take_predicted_forward(meta, scratch, hs, cs, act, aux, pos)
+    else:
+        forward_stack(mem, meta, xs[pos], hs, cs, pos - 1, pos, act, aux, pos)
+    meta[PREDICTED_AT] = 0
     out = _vec(scratch, meta, OUT, 0, meta[N_OUT])
     dout = _vec(scratch, meta, DOUT, 0, meta[N_OUT])
     _head_out(mem, meta, hs[L - 1, pos], out, _window_buckets(mem, meta, pos))
@@ -563,6 +597,7 @@ def _load_state(mem, meta, scratch):
     for l in range(L):
         ph[l, 0] = hs[l, r]
         pc[l, 0] = cs[l, r]
+    meta[PREDICTED_AT] = 0  # the prediction scratch is about to hold another forward
 
 
 @kernel
@@ -599,6 +634,7 @@ def predict_step(mem, meta, scratch, x, present, tokens, out):
     if meta[NG_ORDERS] > 0:
         _history_from_window(mem, meta, tokens[0], _vec(scratch, meta, NGHIST, 0, meta[NG_ORDERS]))
     _predict_from(mem, meta, scratch, x, present, tokens, 0, out)
+    meta[PREDICTED_AT] = meta[N_STEPS] + 1
 
 
 @kernel
