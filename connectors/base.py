@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import orjson
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Event:
     """One input message.
 
@@ -31,7 +31,7 @@ class Event:
     partition: int = 0
     offset: int = 0
     key: bytes | None = None
-    headers: list[tuple[str, bytes]] = dataclasses.field(default_factory=list)
+    headers: Sequence[tuple[str, bytes]] = ()
     timestamp_ms: int | None = None
 
     @property

@@ -54,6 +54,8 @@ class RunStats:
 
 
 def _number(value, what):
+    if type(value) is float and value - value == 0.0:
+        return value  # the common case: a finite float, as JSON gives it
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, (int, float)):
@@ -277,7 +279,7 @@ class Runner:
             out["key"] = record.get(self.key_field)
         if self.timestamp_field is not None:
             out["timestamp"] = record.get(self.timestamp_field)
-        self.sink.write(out, key=event.key, headers=list(event.headers) or None)
+        self.sink.write(out, key=event.key, headers=event.headers or None)
         self.stats.predictions_out += 1
         return out
 

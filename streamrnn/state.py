@@ -267,19 +267,17 @@ class ConfluentChangelogStore(ChangelogStore):
     written and restored at librdkafka's speed (restoring is reading a whole partition)."""
 
     def __init__(self, bootstrap_servers, topic, client_options=None):
-        from confluent_kafka import Producer
-
         from connectors.kafka_confluent import Delivery, translate
 
         self.bootstrap = bootstrap_servers
         self.topic = topic
         self.options = dict(client_options or {})
-        self.producer = Producer({"bootstrap.servers": bootstrap_servers, "acks": "all", "enable.idempotence": True,
-                                  "linger.ms": 5, "message.max.bytes": 16 * 1024 * 1024,
-                                  **translate(self.options, "producer")})
+        self._delivery = Delivery({"bootstrap.servers": bootstrap_servers, "acks": "all", "enable.idempotence": True,
+                                   "linger.ms": 5, "message.max.bytes": 16 * 1024 * 1024,
+                                   **translate(self.options, "producer")}, "changelog records")
+        self.producer = self._delivery.producer
         self._partitions_known = False
         self.restore_seconds = 0.0
-        self._delivery = Delivery(self.producer, "changelog records")
 
     def ensure_topic(self, partitions: int):
         from confluent_kafka.admin import AdminClient, NewTopic
