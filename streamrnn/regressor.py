@@ -5,6 +5,7 @@ from __future__ import annotations
 from river import base as river_base
 
 from .base import RecurrentEstimator
+from .kernels import engine as E
 
 __all__ = ["RecurrentRegressor"]
 
@@ -119,6 +120,18 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
         """`learn_one` that also returns the squared (or Huber) loss of this event's prediction,
         made before learning it, in normalised units."""
         return self._learn(x, self._check_target(y))
+
+    def predict_learn_one(self, x: dict, y: float) -> float:
+        """`predict_one(x)`, then `learn_one(x, y)`: the prequential step, in one kernel call when
+        every feature of `x` is known (the streaming runner uses it). Returns the prediction."""
+        y = self._check_target(y)
+        if self._cfg is not None:
+            self._vectorize(x, learn=False)
+            if self._memo is not None:  # the buffers hold all of x: nothing for learn_one to add
+                return float(E.predict_learn_event(self._mem, self._meta, self._scratch, y))
+        prediction = self.predict_one(x)
+        self._learn(x, y)
+        return prediction
 
     def predict_one(self, x: dict) -> float:
         if self._predict_out(x) is None:

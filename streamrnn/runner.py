@@ -250,6 +250,9 @@ class Runner:
             label = max(proba, key=proba.get) if proba else None
             model.learn_one(x, y)
             return label, {"proba": proba}
+        fused = getattr(model, "predict_learn_one", None)  # streamrnn's regressor: one kernel call
+        if fused is not None:
+            return fused(x, y), {}
         pred = model.predict_one(x)
         model.learn_one(x, y)
         return pred, {}

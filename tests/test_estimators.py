@@ -330,3 +330,25 @@ def test_learning_after_a_prediction_reuses_its_forward_and_ends_in_the_same_mod
                 model.learn_one(x, y)
         assert asked._meta is None or asked._meta[E.PREDICTED_AT] == 0
     assert pickle.dumps(asked) == pickle.dumps(silent)
+
+
+def test_predict_learn_one_is_predict_one_then_learn_one():
+    """The fused prequential step gives the same predictions and ends in the same model, also
+    when new features appear (then it takes the two calls) and when the target is bad."""
+    fused = streamrnn.RecurrentRegressor(hidden_size=8, update_every=2, seed=0)
+    pair = streamrnn.RecurrentRegressor(hidden_size=8, update_every=2, seed=0)
+    rng = np.random.default_rng(0)
+    for t in range(400):
+        x = {"u": float(rng.normal())}
+        if t >= 200:
+            x["w"] = math.cos(t)  # a new feature halfway
+        y = math.sin(t / 4)
+        expected = pair.predict_one(x)
+        pair.learn_one(x, y)
+        assert fused.predict_learn_one(x, y) == expected
+    before = pickle.dumps(fused)
+    with pytest.raises(ValueError):
+        fused.predict_learn_one({"u": 1.0, "w": 0.0}, float("nan"))
+    with pytest.raises(ValueError):
+        fused.predict_learn_one({"u": float("inf"), "w": 0.0}, 1.0)
+    assert pickle.dumps(fused) == before == pickle.dumps(pair)

@@ -583,6 +583,15 @@ def predict_event(mem, meta, scratch):
 
 
 @kernel
+def predict_learn_event(mem, meta, scratch, y):
+    """:func:`predict_event` then :func:`learn_event` on the input in scratch, in one call (the
+    learn step takes the prediction's forward); returns the prediction (the regression head's)."""
+    predict_event(mem, meta, scratch)
+    learn_event(mem, meta, scratch, y)
+    return _vec(scratch, meta, POUT, 0, 1)[0]
+
+
+@kernel
 def _load_state(mem, meta, scratch):
     """Copy the current state (window row pos - 1) into the prediction state's row 0."""
     L = meta[LAYERS]
