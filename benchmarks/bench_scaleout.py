@@ -2,10 +2,11 @@
 
 - Throughput with 1 and with 2 workers (`streamrnn run --key` started once or twice in the same
   group): N events over K keys and 8 partitions, predictions per second from the first to the last
-  prediction's timestamp. One LSTM per key. The broker is warmed up first and uses Kafka's
-  default initial rebalance delay (3 s), so that workers started together share the first
-  assignment; the workers' producers linger 50 ms (a throughput setting). Rounds alternate the order
-  of the 1- and 2-worker runs; medians are reported.
+  prediction's timestamp. One LSTM per key. The broker is warmed up first (three drains of the
+  same volume: its JVM compiles its hot paths under load) and uses Kafka's default initial
+  rebalance delay (3 s), so that workers started together share the first assignment; the
+  workers' producers linger 50 ms (a throughput setting). Rounds alternate the order of the 1- and
+  2-worker runs; medians are reported.
 - Memory per key model: the serialised size of one LSTM hidden 32, truncation 16, Adam, float32
   forecaster (what the state store and the cold cache hold), and its live arrays.
 - Restore time: 10,000 key models written to a changelog partition, then read back by
@@ -122,11 +123,13 @@ def main(argv=None):
     broker = LocalBroker(tempfile.mkdtemp(prefix="bench-scaleout-"), heap="1g",
                          settings={"group.initial.rebalance.delay.ms": 3000}).start()
     try:
-        # warm-up: a fresh broker spends seconds of CPU compiling its own hot paths (JIT), which
-        # would be charged to whichever run came first
+        # warm-up: a fresh broker's JVM spends its first minute or so of load compiling its hot
+        # paths, on the cores the workers need (a producer of 5,000 messages/s cost it 46% of a core
+        # in the first 8 s and 15% after 40 s, measured here); a production broker is long past that
         warm = f"so-warm-{uuid.uuid4().hex[:6]}"
-        produce(broker.bootstrap, warm, min(args.events, 50_000), args.keys)
-        drain(broker.bootstrap, warm, 1, args.kafka_client, args.checkpoint_every)
+        produce(broker.bootstrap, warm, args.events, args.keys)
+        for workers in (1, 2, 1):
+            drain(broker.bootstrap, warm, workers, args.kafka_client, args.checkpoint_every)
         src = f"so-in-{uuid.uuid4().hex[:6]}"
         produce(broker.bootstrap, src, args.events, args.keys)
         # rounds alternate the order (1 then 2 workers, then 2 then 1): this machine's speed drifts by
