@@ -52,8 +52,13 @@ def produce(bootstrap, topic, n, keys):
     for i in range(n):
         k = f"k{(i * 7919) % keys}"
         t = counts[k] = counts.get(k, 0) + 1
-        p.produce(topic, json.dumps({"key": k, "v": round(math.sin(t / 5 + int(k[1:]) % 7), 6)}).encode(),
-                  key=k.encode())
+        value = json.dumps({"key": k, "v": round(math.sin(t / 5 + int(k[1:]) % 7), 6)}).encode()
+        while True:
+            try:
+                p.produce(topic, value, key=k.encode())
+                break
+            except BufferError:  # the local queue is full: let it drain
+                p.poll(0.05)
         if i % 10000 == 0:
             p.poll(0)
     p.flush()
