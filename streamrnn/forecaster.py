@@ -179,6 +179,8 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         self._shrink_err = np.frombuffer(self._shrink_err, dtype=np.float64).reshape(2, N_EXPERTS).copy()
 
     def _inputs(self, x: dict | None, y_lag, change) -> dict:
+        if x is not None and not isinstance(x, dict):
+            raise ValueError(f"x must be a dict of features or None, got {type(x).__name__}")
         inputs = dict(x) if x else {}
         if Y_LAG in inputs or D_LAG in inputs:
             raise ValueError(f"feature names {Y_LAG!r} and {D_LAG!r} are reserved")
@@ -313,8 +315,8 @@ _EPOCH = dt.datetime(1970, 1, 1)
 def _event_time(x) -> float | None:
     """Seconds since the epoch of the first date or datetime among the values of ``x`` (naive
     datetimes read as UTC), or None."""
-    if not x:
-        return None
+    if not x or not isinstance(x, dict):
+        return None  # (not a dict: vectorising x says what is wrong)
     for value in x.values():
         if isinstance(value, dt.datetime):
             if value.tzinfo is not None:

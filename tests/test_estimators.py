@@ -352,3 +352,16 @@ def test_predict_learn_one_is_predict_one_then_learn_one():
     with pytest.raises(ValueError):
         fused.predict_learn_one({"u": float("inf"), "w": 0.0}, 1.0)
     assert pickle.dumps(fused) == before == pickle.dumps(pair)
+
+
+@pytest.mark.parametrize("x", [[1.0, 2.0], "a=1", 3.0])
+def test_forecaster_refuses_an_x_that_is_not_a_dict_and_stays_as_it_was(x):
+    model = streamrnn.RecurrentForecaster(hidden_size=4, seed=0)
+    for t in range(10):
+        model.learn_one(math.sin(t))
+    before = pickle.dumps(model)
+    with pytest.raises(ValueError, match="x must be a dict"):
+        model.learn_one(1.0, x)
+    with pytest.raises(ValueError, match="x must be a dict"):
+        model.forecast(1, [x])
+    assert pickle.dumps(model) == before
