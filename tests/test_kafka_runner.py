@@ -135,3 +135,15 @@ def test_bad_messages_go_to_the_dead_letter_topic(kafka_bootstrap, tmp_path):
         assert m.value == stream[offset]  # the original bytes
         assert m.key == b"key-%d" % offset  # and key
     assert len(consume_all(kafka_bootstrap, out)) == len(good)
+
+
+def test_confluent_delivery_failures_are_raised_at_flush():
+    """librdkafka reports only failed deliveries back to Python; a record that cannot be delivered
+    (here: no broker at all, so it times out) must make flush raise, never pass silently."""
+    from connectors.kafka_confluent import Delivery
+
+    delivery = Delivery({"bootstrap.servers": "127.0.0.1:1", "message.timeout.ms": 1000, "log_level": 0},
+                        "test records")
+    delivery.produce("nowhere", b"{}")
+    with pytest.raises(RuntimeError, match="1 test records were not delivered"):
+        delivery.flush()
