@@ -249,7 +249,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         self._last_time = when
 
     def _context(self, when) -> int:
-        if when is None or self._gap is None or self._last_time is None:
+        if when is None or self._gap is None:  # (a gap implies a last time)
             return REGULAR
         return AFTER_LONG_GAP if when - self._last_time > LONG_GAP * self._gap else REGULAR
 

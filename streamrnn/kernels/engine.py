@@ -469,17 +469,27 @@ def last_output(mem, meta, scratch):
 
 
 @kernel
+def _row_out(mem, meta, scratch, row):
+    """The head's (normalised) output for window row ``row``, in scratch block OUT."""
+    L = meta[LAYERS]
+    hs = _cube(mem, meta, HS, 0, L, meta[ROWS], meta[HIDDEN])
+    out = _vec(scratch, meta, OUT, 0, meta[N_OUT])
+    _head_out(mem, meta, hs[L - 1, row], out, _window_buckets(mem, meta, row))
+    return out
+
+
+@kernel
+def _out_loss(mem, meta, scratch, out, target):
+    """Loss of ``out`` against ``target``; its gradient goes to scratch block DOUT."""
+    return heads.loss_grad(meta[HEAD], out, target, _vec(mem, meta, HYPER, 0, N_HYPER)[HUBER_DELTA],
+                           _vec(scratch, meta, DOUT, 0, meta[N_OUT]))
+
+
+@kernel
 def step_loss(mem, meta, scratch, row, target):
     """Loss of the head at window row ``row`` against ``target`` (no gradient kept; the loss
     ``learn_step`` computes for its row, as a function of the window, for gradient checks)."""
-    L = meta[LAYERS]
-    H = meta[HIDDEN]
-    B = meta[ROWS]
-    hs = _cube(mem, meta, HS, 0, L, B, H)
-    out = _vec(scratch, meta, OUT, 0, meta[N_OUT])
-    dout = _vec(scratch, meta, DOUT, 0, meta[N_OUT])
-    _head_out(mem, meta, hs[L - 1, row], out, _window_buckets(mem, meta, row))
-    return heads.loss_grad(meta[HEAD], out, target, _vec(mem, meta, HYPER, 0, N_HYPER)[HUBER_DELTA], dout)
+    return _out_loss(mem, meta, scratch, _row_out(mem, meta, scratch, row), target)
 
 
 @kernel
@@ -542,14 +552,12 @@ def learn_step(mem, meta, scratch, x, present, tokens, y):
     else:
         forward_stack(mem, meta, xs[pos], hs, cs, pos - 1, pos, act, aux, pos)
     meta[PREDICTED_AT] = 0
-    out = _vec(scratch, meta, OUT, 0, meta[N_OUT])
-    dout = _vec(scratch, meta, DOUT, 0, meta[N_OUT])
-    _head_out(mem, meta, hs[L - 1, pos], out, _window_buckets(mem, meta, pos))
+    out = _row_out(mem, meta, scratch, pos)
     # the prediction, de-normalised with the target's stats from before this event
     _vec(scratch, meta, LEARNED_PRED, 0, 1)[0] = denormalise_target(mem, meta, out[0])
     target = normalise_target(mem, meta, y, True)
     _vec(mem, meta, YS, 0, B)[pos] = target
-    loss = heads.loss_grad(meta[HEAD], out, target, _vec(mem, meta, HYPER, 0, N_HYPER)[HUBER_DELTA], dout)
+    loss = _out_loss(mem, meta, scratch, out, target)
     if n_orders > 0 and np.isfinite(loss):
         # the n-gram rows learn on every event (dout holds dL/dlogits of this one)
         ngram.sgd_rows(_mat(mem, meta, NGW, 0, meta[NG_BUCKETS], meta[OUT_CAP]), _vec(mem, meta, NGV, 0, meta[NG_BUCKETS]),

@@ -25,4 +25,3 @@ def update(mem, meta, scratch, err, weights, blends, toward, change):
         if err[k] < err[best]:
             best = k
     return best
-
