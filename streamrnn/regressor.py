@@ -123,7 +123,19 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
 
     def predict_learn_one(self, x: dict, y: float) -> float:
         """`predict_one(x)`, then `learn_one(x, y)`: the prequential step, in one kernel call when
-        every feature of `x` is known (the streaming runner uses it). Returns the prediction."""
+        every feature of `x` is known (the streaming runner uses it). Returns the prediction.
+
+        >>> from river import datasets, metrics
+        >>> import streamrnn
+
+        >>> model = streamrnn.RecurrentRegressor(hidden_size=16, seed=42)
+        >>> metric = metrics.MAE()
+        >>> for x, y in datasets.TrumpApproval():
+        ...     metric.update(y, model.predict_learn_one(x, y))
+        >>> metric
+        MAE: 0.572...
+
+        """
         y = self._check_target(y)
         if self._cfg is not None:
             self._vectorize(x, learn=False)
