@@ -177,6 +177,11 @@ log.cleaner.dedupe.buffer.size=16777216
                 admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
                 try:
                     admin.describe_cluster()
+                    # ready for consumer groups too: the first group lookup on a new cluster makes
+                    # the broker create its offsets topic and answers "coordinator not available"
+                    # until it has; kafka-python 3.0.12 consumers that meet that answer have been
+                    # seen here to spin at 100% CPU without ever joining (a CI run hung on it)
+                    admin.describe_groups(["streamrnn-broker-ready"])
                     return
                 finally:
                     admin.close()
