@@ -147,3 +147,12 @@ def test_confluent_delivery_failures_are_raised_at_flush():
     delivery.produce("nowhere", b"{}")
     with pytest.raises(RuntimeError, match="1 test records were not delivered"):
         delivery.flush()
+
+
+def test_local_broker_cluster_ids_never_start_with_a_dash():
+    # the storage tool reads a leading '-' as an option: one start in 64 failed so before
+    from connectors.local_broker import _cluster_id
+
+    ids = [_cluster_id() for _ in range(5000)]
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids) and len(set(ids)) == len(ids)
