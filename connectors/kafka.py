@@ -122,6 +122,11 @@ class KafkaSource(GroupSource):
     ``idle_timeout`` (seconds) ends the iteration once no message has arrived for that long
     (for draining a topic); ``None`` waits forever. ``on_assign``/``on_revoke`` are called with the
     list of (topic, partition) on a rebalance, from inside ``poll``.
+
+    ``join_timeout`` (seconds): a consumer whose first group join has not completed that long after
+    it subscribed is closed and replaced by a new one (counted in ``rejoins``). kafka-python 3.0.12 consumers
+    were seen here to spin in their group join forever, even across a broker restart, while a new
+    consumer joins at once. A member that never joined owns nothing to lose.
     """
 
     def __init__(
@@ -135,20 +140,29 @@ class KafkaSource(GroupSource):
         max_poll_records: int = 2000,
         on_assign: Callable | None = None,
         on_revoke: Callable | None = None,
+        join_timeout: float | None = 120.0,
     ):
-        from kafka import ConsumerRebalanceListener, KafkaConsumer
+        from kafka import KafkaConsumer
 
         self._join(topics, idle_timeout, on_assign, on_revoke)
         self.poll_timeout_ms = poll_timeout_ms
-        options = dict(
+        self.join_timeout = join_timeout
+        self.rejoins = 0
+        self._options = dict(
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=max_poll_records,
         )
-        options.update(options_for(KafkaConsumer, client_options))
-        self.consumer = KafkaConsumer(**options)
+        self._options.update(options_for(KafkaConsumer, client_options))
+        self._connect()
+
+    def _connect(self):
+        from kafka import ConsumerRebalanceListener, KafkaConsumer
+
+        self.consumer = KafkaConsumer(**self._options)
+        self._join_deadline = None if self.join_timeout is None else time.monotonic() + self.join_timeout
         source = self
 
         class Listener(ConsumerRebalanceListener):
@@ -157,6 +171,7 @@ class KafkaSource(GroupSource):
                 source._partitions_revoked([(tp.topic, tp.partition) for tp in revoked])
 
             def on_partitions_assigned(self, assigned):
+                source._join_deadline = None  # the join completed (even with no partition for us)
                 for tp in assigned:
                     start = source._start_position(tp.topic, tp.partition)
                     if start is not None:
@@ -165,6 +180,18 @@ class KafkaSource(GroupSource):
 
         self.consumer.subscribe(self.topics, listener=Listener())
 
+    def _rejoin_if_stuck(self):
+        if self._join_deadline is None or time.monotonic() < self._join_deadline:
+            return
+        log.warning("no partition %.0f s after subscribing: replacing the consumer (a stuck group join)",
+                    self.join_timeout)
+        try:
+            self.consumer.close(autocommit=False, timeout_ms=5000)
+        except Exception as e:  # it is being replaced because it misbehaves
+            log.warning("closing the stuck consumer failed: %r", e)
+        self.rejoins += 1
+        self._connect()
+
     def __iter__(self) -> Iterator[Event]:
         self._heard()
         while not self._stop:
@@ -172,6 +199,7 @@ class KafkaSource(GroupSource):
             if not batches:
                 if self._idle():
                     return
+                self._rejoin_if_stuck()
                 yield None  # a heartbeat: the runner may checkpoint or stop while the topic is quiet
                 continue
             self._heard()

@@ -156,3 +156,25 @@ def test_local_broker_cluster_ids_never_start_with_a_dash():
     ids = [_cluster_id() for _ in range(5000)]
     assert not any(i.startswith("-") for i in ids)
     assert all(len(i) == 22 for i in ids) and len(set(ids)) == len(ids)
+
+
+def test_a_consumer_stuck_in_its_group_join_is_replaced(kafka_bootstrap):
+    # kafka-python 3.0.12 consumers have spun in their first group join forever; the source then
+    # replaces the consumer, and the new one joins the same group and reads every message
+    from connectors.kafka import KafkaSource
+
+    topic = create_topic(kafka_bootstrap, unique("join"), 2)
+    produce(kafka_bootstrap, topic, [f"m{i}".encode() for i in range(50)])
+    source = KafkaSource(kafka_bootstrap, topic, group_id=unique("g"), idle_timeout=3, join_timeout=0.0)
+    first = source.consumer
+    source._rejoin_if_stuck()  # the first join's deadline has passed: a new consumer
+    assert source.rejoins == 1 and source.consumer is not first
+    source.join_timeout = source._join_deadline = None  # from here on, let it join
+    try:
+        got = sorted(e.value for e in source if e is not None)
+        assert source.assigned == {(topic, 0), (topic, 1)}
+        source._rejoin_if_stuck()  # a completed join is never replaced
+        assert source.rejoins == 1
+    finally:
+        source.close()
+    assert got == sorted(f"m{i}".encode() for i in range(50))
