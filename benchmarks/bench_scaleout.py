@@ -27,12 +27,14 @@ import argparse
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -74,9 +76,6 @@ def drain(bootstrap, src, workers, client, checkpoint_every):
     seconds from the first to the last, the events per second while every worker was busy (from
     the last worker's first prediction to the first worker's last: ramp-up and ramp-down skew
     left out) and the workers' stderr."""
-    import re
-    import zlib
-
     out, group = f"so-out-{uuid.uuid4().hex[:6]}", f"so-{uuid.uuid4().hex[:6]}"
     cmd = [sys.executable, "-m", "streamrnn.cli", "run", "--source", f"kafka://{bootstrap}/{src}",
            "--sink", f"kafka://{bootstrap}/{out}", "--task", "forecast", "--target", "v", "--key", "key",
@@ -85,8 +84,7 @@ def drain(bootstrap, src, workers, client, checkpoint_every):
     procs = [subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) for _ in range(workers)]
     errs = [p.communicate()[1] for p in procs]
     # which input partitions each worker held (its summary lists them), and so which predictions
-    # are its own: a prediction carries its event's key, and the producer put key k in partition
-    # crc32(k) % 8 (librdkafka's default partitioner)
+    # are its own: a prediction carries its event's key
     owner = {}
     for w, err in enumerate(errs):
         for line in err.splitlines():
@@ -107,12 +105,17 @@ def drain(bootstrap, src, workers, client, checkpoint_every):
                 if m.error() is None:
                     ts = m.timestamp()[1] / 1000.0
                     stamps.append(ts)
-                    by_worker.setdefault(owner.get(zlib.crc32(m.key() or b"") % 8), []).append(ts)
+                    by_worker.setdefault(owner.get(_partition(m.key() or b"")), []).append(ts)
     c.close()
     start = max(min(v) for v in by_worker.values())
     end = min(max(v) for v in by_worker.values())
     busy = sum(start <= ts <= end for ts in stamps) / (end - start) if end > start else float("nan")
     return len(stamps), max(stamps) - min(stamps), busy, errs
+
+
+def _partition(key: bytes) -> int:
+    """The input partition of ``key``: librdkafka's default partitioner, as ``produce`` uses it."""
+    return zlib.crc32(key) % 8
 
 
 def _event_value(i, keys, counts):
@@ -129,8 +132,6 @@ class Ceiling:
     broker and no Kafka client sharing them: the ceiling of the Kafka ratio."""
 
     def __init__(self, n, keys):
-        import zlib
-
         self.work = tempfile.mkdtemp(prefix="bench-ceiling-")
         halves = [open(os.path.join(self.work, f"half{h}.jsonl"), "w") for h in (0, 1)]
         with open(os.path.join(self.work, "all.jsonl"), "w") as every:
@@ -138,7 +139,7 @@ class Ceiling:
             for i in range(n):
                 k, line = _event_value(i, keys, counts)
                 every.write(line + "\n")
-                halves[(zlib.crc32(k.encode()) % 8) // 4].write(line + "\n")
+                halves[_partition(k.encode()) // 4].write(line + "\n")
         for f in halves:
             f.close()
 
