@@ -183,7 +183,7 @@ class KafkaSource(GroupSource):
     def _rejoin_if_stuck(self):
         if self._join_deadline is None or time.monotonic() < self._join_deadline:
             return
-        log.warning("no partition %.0f s after subscribing: replacing the consumer (a stuck group join)",
+        log.warning("group join not completed %.0f s after subscribing: replacing the consumer",
                     self.join_timeout)
         try:
             self.consumer.close(autocommit=False, timeout_ms=5000)
