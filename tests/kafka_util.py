@@ -29,8 +29,9 @@ def produce(bootstrap, topic, values, keys=None, partition=None):
 
 
 def consume_all(bootstrap, topic, idle_ms=3000):
-    """Every message of ``topic``, read by a fresh group from the beginning."""
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=unique("reader"),
+    """Every message of ``topic``, read from the beginning of every partition (no consumer
+    group: a kafka-python group member can be left with no partition, see connectors.kafka)."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
                              auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=idle_ms)
     out = list(consumer)
     consumer.close()
