@@ -127,7 +127,9 @@ class KafkaSource(GroupSource):
     first group join. A kafka-python 3.0.12 group leader that joins before it knows its topics'
     partitions assigns nothing, and in about 1 join in 20 (measured here) never rejoins when the
     partitions become known: the member then holds no partition forever, and with it the group.
-    The CI runs that hung here match it; knowing the partitions first avoids it (0 in 60).
+    The CI runs that hung here match it; knowing the partitions first avoids it (0 in 60). A
+    topic that still has no partition after ``metadata_wait`` is joined without (the race is
+    then possible again).
 
     ``join_timeout`` (seconds): a consumer whose first group join has not completed that long after
     it subscribed is closed and replaced by a new one (counted in ``rejoins``): a guard for a
@@ -185,19 +187,14 @@ class KafkaSource(GroupSource):
                         source.consumer.seek(tp, start)
                 source._partitions_assigned([(tp.topic, tp.partition) for tp in assigned])
 
-        # the partitions of the topics must be known before the first join: a kafka-python 3.0.12
-        # group leader that joins first assigns nothing (the metadata of its new subscription has
-        # not arrived), and in about 1 join in 20 here it never rejoins once the metadata arrives.
-        # The member then sits in its group with no partition, forever. Asking for the
-        # partitions first gives the first join a complete assignment (0 stuck in 60 joins
-        # against 3 in 60 without). A topic the broker creates on this first request has its
-        # partitions a fraction of a second later; one that does not exist is waited for
-        # ``metadata_wait`` seconds, then joined without (the race is then possible again).
+        self.consumer.subscribe(self.topics, listener=Listener())
+        # kafka-python joins the group in its first poll(); see ``metadata_wait`` for why the
+        # partitions must be known by then. The subscription's own metadata request (which also
+        # has the broker create a missing topic, where it may) usually brings them within ms.
         deadline = time.monotonic() + self.metadata_wait
         for topic in self.topics:
             while not self.consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
-                time.sleep(0.1)
-        self.consumer.subscribe(self.topics, listener=Listener())
+                time.sleep(0.05)
 
     def _rejoin_if_stuck(self):
         if self._join_deadline is None or time.monotonic() < self._join_deadline:
