@@ -193,8 +193,7 @@ class KafkaSource(GroupSource):
         # has the broker create a missing topic, where it may) usually brings them within ms.
         deadline = time.monotonic() + self.metadata_wait
         for topic in self.topics:
-            while not self.consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            self._partitions(topic, deadline)
 
     def _rejoin_if_stuck(self):
         if self._join_deadline is None or time.monotonic() < self._join_deadline:
@@ -235,13 +234,20 @@ class KafkaSource(GroupSource):
                     if self._stop:
                         return
 
-    def partition_count(self, topic) -> int:
-        for _ in range(100):
+    def _partitions(self, topic, deadline) -> set:
+        """The partition ids of ``topic``, asking until some are known or ``deadline`` passes
+        (then empty)."""
+        while True:
             parts = self.consumer.partitions_for_topic(topic)
-            if parts:
-                return max(parts) + 1
-            time.sleep(0.1)
-        raise RuntimeError(f"no partition metadata for {topic!r}")
+            if parts or time.monotonic() >= deadline:
+                return parts
+            time.sleep(0.05)
+
+    def partition_count(self, topic) -> int:
+        parts = self._partitions(topic, time.monotonic() + 10.0)
+        if not parts:
+            raise RuntimeError(f"no partition metadata for {topic!r}")
+        return max(parts) + 1
 
     def commit(self, positions):
         from kafka.structs import OffsetAndMetadata, TopicPartition

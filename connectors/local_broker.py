@@ -179,8 +179,9 @@ log.cleaner.dedupe.buffer.size=16777216
                     admin.describe_cluster()
                     # ready for consumer groups too: the first group lookup on a new cluster makes
                     # the broker create its offsets topic and answers "coordinator not available"
-                    # until it has; kafka-python 3.0.12 consumers that meet that answer have been
-                    # seen here to spin at 100% CPU without ever joining (a CI run hung on it)
+                    # until it has, so no test's consumer meets a half-ready cluster. (The CI hang
+                    # this was first added for turned out to be kafka-python's empty first
+                    # assignment: see connectors.kafka.KafkaSource, ``metadata_wait``.)
                     admin.describe_groups(["streamrnn-broker-ready"])
                     return
                 finally:

@@ -159,8 +159,8 @@ def test_local_broker_cluster_ids_never_start_with_a_dash():
 
 
 def test_a_consumer_stuck_in_its_group_join_is_replaced(kafka_bootstrap):
-    # kafka-python 3.0.12 consumers have spun in their first group join forever; the source then
-    # replaces the consumer, and the new one joins the same group and reads every message
+    # a consumer whose first group join does not complete in join_timeout (a coordinator that
+    # never answers) is replaced, and the new one joins the same group and reads every message
     from connectors.kafka import KafkaSource
 
     topic = create_topic(kafka_bootstrap, unique("join"), 2)
