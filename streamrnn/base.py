@@ -361,10 +361,13 @@ class RecurrentEstimator:
         numeric ``x``: only the values change (presence and the other columns are as they were).
         Returns False when the slow path must decide."""
         keys, cols = self._fast
-        if tuple(x) != keys:
+        if len(x) != len(keys):
             return False
         buf = self._xbuf
-        for name, col, value in zip(keys, cols, x.values()):
+        i = 0
+        for name, value in x.items():
+            if name != keys[i]:
+                return False  # the slow path rewrites the buffers whole
             if type(value) is not float:
                 if not isinstance(value, (float, int)):
                     self._fast = None
@@ -372,7 +375,8 @@ class RecurrentEstimator:
                 value = _as_float(name, value)
             if value - value != 0.0 or abs(value) > limit:
                 _refuse(name, value, limit, self.dtype)
-            buf[col] = value
+            buf[cols[i]] = value
+            i += 1
         self._memo = dict(x)
         return True
 

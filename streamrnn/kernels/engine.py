@@ -584,10 +584,13 @@ def learn_event(mem, meta, scratch, y):
 
 @kernel
 def predict_event(mem, meta, scratch):
-    """:func:`predict_step` on the input in scratch; the output goes to scratch block POUT."""
+    """:func:`predict_step` on the input in scratch; the output goes to scratch block POUT. Returns
+    its first entry (the regression head's prediction: reading it from POUT in Python costs more)."""
     n_in = meta[N_IN]
+    out = _vec(scratch, meta, POUT, 0, meta[N_OUT])
     predict_step(mem, meta, scratch, _vec(scratch, meta, XIN, 0, n_in), _vec(scratch, meta, PRESENT, 0, n_in),
-                 _vec(scratch, meta, TOKIN, 0, meta[SLOTS]), _vec(scratch, meta, POUT, 0, meta[N_OUT]))
+                 _vec(scratch, meta, TOKIN, 0, meta[SLOTS]), out)
+    return out[0]
 
 
 @kernel
