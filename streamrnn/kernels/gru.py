@@ -13,7 +13,7 @@ weights (``dah``) differs from the one reaching the input weights (``dax``) in t
 """
 
 from ._jit import kernel
-from .linalg import add_vec_mat, mat_vec, sigmoid, tanh
+from .linalg import add_mat_vec, add_vec_mat, sigmoid, tanh
 
 
 @kernel
@@ -71,4 +71,4 @@ def backward_window(wh, h_prev, act, aux, dh_in, dax, dah, carry):
             dr[2 * H + j] = dan * r
             # the direct path h = ... + z * h_prev, added to the matrix path below
             dh_next[j] = dh * z
-        mat_vec(wh, dr, dh_next, True)
+        add_mat_vec(wh, dr, dh_next)

@@ -37,47 +37,58 @@ def add_vec_mat(v, w, out):
 
 
 @kernel
-def mat_vec(w, v, out, accumulate):
-    """``out = w @ v`` (or ``out += w @ v`` with ``accumulate``) for ``w`` of shape (n, m)."""
+def add_mat_vec(w, v, out):
+    """``out += w @ v`` for ``w`` of shape (n, m).
+
+    Eight rows per pass over ``v``: each load of ``v`` feeds eight dot products, and eight
+    independent sums hide the latency of the multiply-adds. (Callers that want ``out = w @ v`` zero
+    ``out`` in a loop of their own: a flag choosing between the two cost more than the zeroing.)"""
     n = w.shape[0]
     m = w.shape[1]
     zero = w.dtype.type(0.0)  # a float64 literal would promote float32 sums and halve the lanes
     j = 0
-    while j + 4 <= n:
+    while j + 8 <= n:
         r0 = w[j]
         r1 = w[j + 1]
         r2 = w[j + 2]
         r3 = w[j + 3]
+        r4 = w[j + 4]
+        r5 = w[j + 5]
+        r6 = w[j + 6]
+        r7 = w[j + 7]
         s0 = zero
         s1 = zero
         s2 = zero
         s3 = zero
+        s4 = zero
+        s5 = zero
+        s6 = zero
+        s7 = zero
         for g in range(m):
             d = v[g]
             s0 += r0[g] * d
             s1 += r1[g] * d
             s2 += r2[g] * d
             s3 += r3[g] * d
-        if accumulate:
-            out[j] += s0
-            out[j + 1] += s1
-            out[j + 2] += s2
-            out[j + 3] += s3
-        else:
-            out[j] = s0
-            out[j + 1] = s1
-            out[j + 2] = s2
-            out[j + 3] = s3
-        j += 4
+            s4 += r4[g] * d
+            s5 += r5[g] * d
+            s6 += r6[g] * d
+            s7 += r7[g] * d
+        out[j] += s0
+        out[j + 1] += s1
+        out[j + 2] += s2
+        out[j + 3] += s3
+        out[j + 4] += s4
+        out[j + 5] += s5
+        out[j + 6] += s6
+        out[j + 7] += s7
+        j += 8
     while j < n:
         r0 = w[j]
         s0 = zero
         for g in range(m):
             s0 += r0[g] * v[g]
-        if accumulate:
-            out[j] += s0
-        else:
-            out[j] = s0
+        out[j] += s0
         j += 1
 
 

@@ -14,7 +14,7 @@ backward pass never recomputes the forward. ``tanh(c)`` is taken of the stored (
 """
 
 from ._jit import kernel
-from .linalg import add_vec_mat, mat_vec, sigmoid, tanh, tanh_exact
+from .linalg import add_mat_vec, add_vec_mat, sigmoid, tanh, tanh_exact
 
 
 @kernel
@@ -79,6 +79,7 @@ def backward_window(wh, c_prev, act, aux, dh_in, dax, carry):
             og = a[3 * H + j]
             tc = aux[t, j]
             dh = dh_in[t, j] + dh_next[j]
+            dh_next[j] = 0  # add_mat_vec below adds the next one into it
             dc = dh * og * (one - tc * tc) + dc_next[j]
             da[j] = dc * gg * ig * (one - ig)
             da[H + j] = dc * c_prev[t, j] * fg * (one - fg)
@@ -86,4 +87,4 @@ def backward_window(wh, c_prev, act, aux, dh_in, dax, carry):
             da[3 * H + j] = dh * tc * og * (one - og)
             dc_next[j] = dc * fg
         # dL/dh_{t-1} = wh @ da (wh is (H, 4H), rows contiguous)
-        mat_vec(wh, da, dh_next, False)
+        add_mat_vec(wh, da, dh_next)

@@ -4,7 +4,7 @@ For one step: ``h = tanh(b + x @ wx + h_prev @ wh)``. The activation stored in `
 """
 
 from ._jit import kernel
-from .linalg import add_vec_mat, mat_vec, tanh
+from .linalg import add_mat_vec, add_vec_mat, tanh
 
 
 @kernel
@@ -38,4 +38,5 @@ def backward_window(wh, act, dh_in, dax, carry):
         for j in range(H):
             h = act[t, j]
             da[j] = (dh_in[t, j] + dh_next[j]) * (one - h * h)
-        mat_vec(wh, da, dh_next, False)
+            dh_next[j] = 0  # add_mat_vec below adds the next one into it
+        add_mat_vec(wh, da, dh_next)
