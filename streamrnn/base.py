@@ -10,6 +10,7 @@ import numpy as np
 
 from . import layout
 from .kernels import engine as E
+from .kernels._jit import entry_point
 
 _DTYPES = {"float64": np.float64, "float32": np.float32}
 # Largest magnitude accepted for an input or a target: the running variance squares deviations,
@@ -80,6 +81,8 @@ class RecurrentEstimator:
         self._outbuf = None
         self._memo = None  # a copy of the last x whose vectorisation the buffers hold
         self._fast = None  # (keys, columns) of the last plain numeric x: see _fast_fill
+        # the kernels' compiled entry points for this model's arrays (see _make_buffers)
+        self._predict_event = self._learn_event = self._predict_learn_event = None
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self):
@@ -217,9 +220,14 @@ class RecurrentEstimator:
         self._outbuf = layout.block(scratch, meta, E.POUT, 0, (cfg.out_capacity,))
         self._memo = None
         self._fast = None
+        arrays = (self._mem, meta, scratch)
+        self._predict_event = entry_point(E.predict_event, *arrays)
+        self._learn_event = entry_point(E.learn_event, *arrays, 0.0)
+        self._predict_learn_event = entry_point(E.predict_learn_event, *arrays, 0.0)
 
     # recomputed on every call, or derived from the rest: not part of a pickle
-    _TRANSIENT = ("_scratch", "_xbuf", "_present", "_cat_mask", "_tokbuf", "_outbuf", "_memo", "_fast")
+    _TRANSIENT = ("_scratch", "_xbuf", "_present", "_cat_mask", "_tokbuf", "_outbuf", "_memo", "_fast",
+                  "_predict_event", "_learn_event", "_predict_learn_event")
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -386,14 +394,14 @@ class RecurrentEstimator:
 
     def _learn_step(self, target: float) -> float:
         """One learning step on the inputs already in the buffers; the prequential loss."""
-        return float(E.learn_event(self._mem, self._meta, self._scratch, target))
+        return float(self._learn_event(self._mem, self._meta, self._scratch, target))
 
     def _predict_out(self, x: dict):
         """The head's output for ``x`` from the current state (None before anything is learned)."""
         if self._cfg is None:
             return None
         self._vectorize(x, learn=False)
-        E.predict_event(self._mem, self._meta, self._scratch)
+        self._predict_event(self._mem, self._meta, self._scratch)
         return self._outbuf[: self._cfg.n_outputs]  # a view: read it before the next call
 
     def _check_target(self, y) -> float:
