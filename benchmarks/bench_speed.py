@@ -8,6 +8,10 @@ kernels only) and the ratio to River's LinearRegression on 16 lags.
 
     python benchmarks/bench_speed.py            # full table
     python benchmarks/bench_speed.py --quick    # fewer rounds
+
+With PyTorch installed (``pip install torch``; not a dependency of streamrnn), the table also has a
+plain PyTorch LSTM-32 learning the same way (stateful, TBPTT(1,16), Adam, one thread): the tool
+a user would otherwise write, and the anchor of the field notes (889 µs per event there).
 """
 
 from __future__ import annotations
@@ -51,6 +55,67 @@ class Recurrent:
             x = {"x": v}
             m.predict_one(x)
             m.learn_one(x, y)
+
+
+class TorchTBPTT:
+    """A plain PyTorch LSTM-32 learning online like streamrnn's default: stateful, TBPTT(1,16), Adam.
+
+    PyTorch keeps no graph across optimizer steps, so each event re-runs the last 16 steps from the
+    (stored, detached) state before them, then back-propagates; the states the forward passes
+    through are stored for the windows to come. One thread, as every other model here."""
+
+    name = "plain PyTorch LSTM-32 TBPTT(1,16)"
+
+    def __init__(self, hidden=32, truncation=16, lr=3e-3):
+        import torch
+
+        torch.set_num_threads(1)
+        torch.manual_seed(0)
+        self.torch = torch
+        self.cell = torch.nn.LSTMCell(1, hidden)
+        self.head = torch.nn.Linear(hidden, 1)
+        self.params = list(self.cell.parameters()) + list(self.head.parameters())
+        self.opt = torch.optim.Adam(self.params, lr=lr)
+        zero = torch.zeros(1, hidden)
+        self.inputs = collections.deque(maxlen=truncation)
+        self.states = collections.deque([(zero, zero)], maxlen=truncation + 1)  # before each input
+        self.flops = flops_per_event("lstm", hidden, truncation, 1)
+
+    def predict_one(self, x):
+        torch = self.torch
+        with torch.no_grad():
+            h, _ = self.cell(torch.tensor([[x]]), self.states[-1])
+            return float(self.head(h))
+
+    def learn_one(self, x, y):
+        torch = self.torch
+        self.inputs.append(torch.tensor([[x]]))
+        state = self.states[-len(self.inputs)]
+        new_states = []
+        for inp in self.inputs:
+            state = self.cell(inp, state)
+            new_states.append(state)
+        loss = (self.head(state[0]) - y).pow(2).sum() / 2
+        self.opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        h, c = new_states[-1]
+        self.states.append((h.detach(), c.detach()))
+
+    def run(self, values):
+        for v, y in zip(values[:-1], values[1:]):
+            x = float(v)
+            self.predict_one(x)
+            self.learn_one(x, float(y))
+
+
+def torch_model():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return None
+    return TorchTBPTT()
 
 
 class Lagged:
@@ -99,6 +164,11 @@ def main(argv=None):
             for k1 in (1, 4):
                 for dtype in ("float64", "float32"):
                     models.append(Recurrent(cell, hidden, k1, dtype))
+    torch_tbptt = torch_model()
+    if torch_tbptt is not None:
+        models.append(torch_tbptt)
+    else:
+        print("(PyTorch is not installed: no PyTorch row)")
     models.append(Snarimax())
     models.append(Lagged("river LinearRegression(16 lags)",
                          preprocessing.StandardScaler() | linear_model.LinearRegression(optimizer=optim.SGD(0.01))))
@@ -111,7 +181,7 @@ def main(argv=None):
     start = 300
     for r in range(rounds):
         for m in models:
-            n = 300 if "-128" in m.name else 2000
+            n = 300 if "-128" in m.name or "PyTorch" in m.name else 2000
             if args.quick:
                 n //= 2
             chunk = data[start : start + n + 1]
@@ -126,6 +196,12 @@ def main(argv=None):
         gf = f"{m.flops / us / 1e3:8.1f}" if m.flops else f"{'-':>8}"
         print(f"{m.name:<40} {us:9.1f} {1e6 / us:10,.0f} {gf} {us / base:8.2f}x")
     print(f"(median of {rounds} interleaved rounds; ratio > 1 is slower than LinearRegression)")
+    if torch_tbptt is not None:
+        ref = statistics.median(per_event[torch_tbptt.name])
+        for dtype in (" f32", ""):
+            name = f"streamrnn LSTM-32 TBPTT(1,16){dtype}"
+            us = statistics.median(per_event[name])
+            print(f"{name}: {ref / us:.0f}x faster than the plain PyTorch loop (torch {torch_tbptt.torch.__version__})")
 
 
 if __name__ == "__main__":
