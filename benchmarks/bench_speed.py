@@ -111,11 +111,9 @@ class TorchTBPTT:
 
 
 def torch_model():
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return None
-    return TorchTBPTT()
+    import importlib.util
+
+    return TorchTBPTT() if importlib.util.find_spec("torch") is not None else None
 
 
 class Lagged:

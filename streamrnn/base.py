@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import numbers
+import types
 
 import numpy as np
 
@@ -81,8 +82,6 @@ class RecurrentEstimator:
         self._outbuf = None
         self._memo = None  # a copy of the last x whose vectorisation the buffers hold
         self._fast = None  # (keys, columns) of the last plain numeric x: see _fast_fill
-        # the kernels' compiled entry points for this model's arrays (see _make_buffers)
-        self._predict_event = self._learn_event = self._predict_learn_event = None
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self):
@@ -220,14 +219,10 @@ class RecurrentEstimator:
         self._outbuf = layout.block(scratch, meta, E.POUT, 0, (cfg.out_capacity,))
         self._memo = None
         self._fast = None
-        arrays = (self._mem, meta, scratch)
-        self._predict_event = entry_point(E.predict_event, *arrays)
-        self._learn_event = entry_point(E.learn_event, *arrays, 0.0)
-        self._predict_learn_event = entry_point(E.predict_learn_event, *arrays, 0.0)
+        _resolve_kernels(self._mem, meta, scratch)
 
     # recomputed on every call, or derived from the rest: not part of a pickle
-    _TRANSIENT = ("_scratch", "_xbuf", "_present", "_cat_mask", "_tokbuf", "_outbuf", "_memo", "_fast",
-                  "_predict_event", "_learn_event", "_predict_learn_event")
+    _TRANSIENT = ("_scratch", "_xbuf", "_present", "_cat_mask", "_tokbuf", "_outbuf", "_memo", "_fast")
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -394,14 +389,14 @@ class RecurrentEstimator:
 
     def _learn_step(self, target: float) -> float:
         """One learning step on the inputs already in the buffers; the prequential loss."""
-        return float(self._learn_event(self._mem, self._meta, self._scratch, target))
+        return float(KERNELS[self.dtype].learn_event(self._mem, self._meta, self._scratch, target))
 
     def _predict_out(self, x: dict):
         """The head's output for ``x`` from the current state (None before anything is learned)."""
         if self._cfg is None:
             return None
         self._vectorize(x, learn=False)
-        self._predict_event(self._mem, self._meta, self._scratch)
+        KERNELS[self.dtype].predict_event(self._mem, self._meta, self._scratch)
         return self._outbuf[: self._cfg.n_outputs]  # a view: read it before the next call
 
     def _check_target(self, y) -> float:
@@ -421,6 +416,25 @@ class RecurrentEstimator:
     @property
     def n_parameters(self) -> int:
         return 0 if self._meta is None else int(self._meta[E.N_PARAMS])
+
+
+# The kernels' compiled entry points for a model's arrays, by dtype name (see _jit.entry_point):
+# every model's arrays of one dtype have the same numba types (1-D, C-contiguous, writable). They
+# live here, not on the estimators: River's memory accounting walks an estimator's attributes, and
+# a compiled function leads it to weak references that it cannot read.
+KERNELS: dict[str, types.SimpleNamespace] = {}
+
+
+def _resolve_kernels(mem, meta, scratch):
+    for a in (mem, meta, scratch):
+        if not (a.ndim == 1 and a.flags.c_contiguous and a.flags.writeable and a.flags.aligned):
+            raise RuntimeError("a model's state arrays must be 1-D, C-contiguous, writable and aligned")
+    if mem.dtype.name not in KERNELS:
+        KERNELS[mem.dtype.name] = types.SimpleNamespace(
+            predict_event=entry_point(E.predict_event, mem, meta, scratch),
+            learn_event=entry_point(E.learn_event, mem, meta, scratch, 0.0),
+            predict_learn_event=entry_point(E.predict_learn_event, mem, meta, scratch, 0.0),
+        )
 
 
 def _rng_state(rng: np.random.Generator) -> tuple:

@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 from river.time_series.base import Forecaster
 
-from .base import RecurrentEstimator
+from .base import KERNELS, RecurrentEstimator
 from .kernels import engine as E
 from .kernels import shrink
 
@@ -288,7 +288,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
             weight = float(SHRINK_WEIGHTS[k])
         if horizon == 1:  # nothing to feed back: one prediction from the current state
             self._encode(xs[0] if xs else None, self._last_y, self._last_change, learn=False)
-            out = float(self._predict_event(self._mem, self._meta, self._scratch))
+            out = float(KERNELS[self.dtype].predict_event(self._mem, self._meta, self._scratch))
             return [level + weight * out] if self.differencing else [out]
         dtype = self._mem.dtype
         n = self._cfg.n_inputs

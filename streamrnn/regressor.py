@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from river import base as river_base
 
-from .base import RecurrentEstimator
-from .kernels import engine as E
+from .base import KERNELS, RecurrentEstimator
 
 __all__ = ["RecurrentRegressor"]
 
@@ -116,7 +115,7 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
     def learn_one(self, x: dict, y: float) -> None:
         y = self._check_target(y)
         self._vectorize(x, learn=True)
-        self._learn_event(self._mem, self._meta, self._scratch, y)
+        KERNELS[self.dtype].learn_event(self._mem, self._meta, self._scratch, y)
 
     def learn_one_loss(self, x: dict, y: float) -> float:
         """`learn_one` that also returns the squared (or Huber) loss of this event's prediction,
@@ -142,7 +141,7 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
         if self._cfg is not None:
             self._vectorize(x, learn=False)
             if self._memo is not None:  # the buffers hold all of x: nothing for learn_one to add
-                return float(self._predict_learn_event(self._mem, self._meta, self._scratch, y))
+                return float(KERNELS[self.dtype].predict_learn_event(self._mem, self._meta, self._scratch, y))
         prediction = self.predict_one(x)
         self._learn(x, y)
         return prediction
@@ -152,4 +151,4 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
         if self._cfg is None:
             return 0.0
         self._vectorize(x, learn=False)
-        return float(self._predict_event(self._mem, self._meta, self._scratch))
+        return float(KERNELS[self.dtype].predict_event(self._mem, self._meta, self._scratch))

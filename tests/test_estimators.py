@@ -365,3 +365,26 @@ def test_forecaster_refuses_an_x_that_is_not_a_dict_and_stays_as_it_was(x):
     with pytest.raises(ValueError, match="x must be a dict"):
         model.forecast(1, [x])
     assert pickle.dumps(model) == before
+
+
+def test_memory_accounting_walks_a_learned_model():
+    """River's memory accounting (``_memory_usage``, used by its checks and evaluations) walks
+    everything an estimator references. A compiled numba function among the attributes would lead
+    it to weak references that raise once their object is gone: none may be reachable."""
+    import gc
+    import types
+    import weakref
+
+    model = streamrnn.RecurrentRegressor(hidden_size=4, seed=0)
+    for i in range(5):
+        model.predict_one({"x": float(i)})
+        model.learn_one({"x": float(i)}, float(i + 1))
+    seen, pending = set(), [model]
+    while pending:
+        obj = pending.pop()
+        if id(obj) in seen or isinstance(obj, (type, types.ModuleType, types.FunctionType)):
+            continue
+        seen.add(id(obj))
+        assert not isinstance(obj, (weakref.ProxyType, weakref.CallableProxyType)), obj
+        pending.extend(gc.get_referents(obj))
+    assert model._memory_usage

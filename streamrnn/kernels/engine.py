@@ -78,7 +78,9 @@ def _off(meta, kind, layer):
 @kernel
 def _vec(arr, meta, kind, layer, n):
     o = _off(meta, kind, layer)
-    return arr[o : o + n]
+    if o < 0 or o + n > arr.shape[0]:
+        raise IndexError("block beyond the end of its array")
+    return view(arr, o, (n,))
 
 
 @kernel
@@ -418,7 +420,7 @@ def apply_gradient(mem, meta, scratch):
     D = meta[N_DENSE]
     e = meta[EMBED]
     hyper = _vec(mem, meta, HYPER, 0, N_HYPER)
-    grad = scratch[:D]
+    grad = view(scratch, 0, (D,))
     n_rows = meta[N_TOUCHED]
     rows = _mat(scratch, meta, GEROWS, 0, meta[TRUNCATION] * meta[SLOTS], e)[:n_rows]
     touched = _vec(scratch, meta, TOUCHED, 0, meta[TRUNCATION] * meta[SLOTS])
@@ -449,9 +451,9 @@ def apply_gradient(mem, meta, scratch):
 def _optimize(mem, meta, hyper, start, n, grad, scale):
     """One optimizer step on parameters ``start .. start + n`` of ``mem``."""
     P = meta[N_PARAMS]
-    params = mem[start : start + n]
-    m1 = mem[P + start : P + start + n]
-    m2 = mem[2 * P + start : 2 * P + start + n]
+    params = view(mem, start, (n,))
+    m1 = view(mem, P + start, (n,))
+    m2 = view(mem, 2 * P + start, (n,))
     opt = meta[OPTIMIZER]
     if opt == optim.ADAM:
         optim.adam(params, grad, m1, m2, hyper[LR], hyper[BETA1], hyper[BETA2], hyper[EPS], meta[OPT_STEP], scale)
