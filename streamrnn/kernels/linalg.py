@@ -1,8 +1,9 @@
-"""Small dense products for the per-step hot loops, blocked four rows at a time.
+"""Small dense products for the per-step hot loops, blocked over rows.
 
-Four independent accumulators (or four rows folded into one pass over the output) let LLVM keep
-the vector units busy; at hidden 32 this is about twice as fast as the plain loop. Products over a
-whole window go to BLAS through ``np.dot`` instead.
+Independent accumulators (eight dot products per pass in ``add_mat_vec``) or four rows folded into
+one pass over the output (``add_vec_mat``) let LLVM keep the vector units busy; at hidden 32 this
+is about twice as fast as the plain loop. Products over a whole window go to BLAS through
+``np.dot`` instead.
 """
 
 from ._jit import kernel, strict
