@@ -171,7 +171,7 @@ def main(argv=None):
     models.append(Lagged("river LinearRegression(16 lags)",
                          preprocessing.StandardScaler() | linear_model.LinearRegression(optimizer=optim.SGD(0.01))))
 
-    data = stream(200_000)
+    data = stream(200_000).tolist()  # Python floats, as River's datasets and JSON decoders give
     warm = data[:300]
     for m in models:  # compile and warm up
         m.run(warm)
