@@ -13,8 +13,8 @@ A view does not own its memory (no NRT meminfo), so it and every slice taken of 
 reference counting that numba does for each array it creates: an atomic increment and decrement
 per slice, which took about 10% of an LSTM-32 event in a profile (some 150 views and slices per
 event). It stays valid while the array it views lives, which is the whole kernel call: a kernel
-must not keep one beyond its call (none does; a view returned to Python is not kept alive by the
-array it shows).
+must not keep one beyond its call, and none does (a view returned to Python would not keep its
+array alive).
 """
 
 from numba import types
