@@ -81,7 +81,7 @@ class RecurrentEstimator:
         self._tokbuf = None
         self._outbuf = None
         self._memo = None  # a copy of the last x whose vectorisation the buffers hold
-        self._fast = None  # (keys, columns) of the last plain numeric x: see _fast_fill
+        self._fast = None  # (keys, columns, limit) of the last plain numeric x: see _fast_fill
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self):
@@ -273,9 +273,12 @@ class RecurrentEstimator:
             except ValueError:  # e.g. an array among the values: vectorising will say what is wrong
                 pass
             self._memo = None  # the buffers are about to change
-        limit = MAX_ABS[self.dtype]
-        if self._fast is not None and self._fast_fill(x, limit):
+        if self._fast is not None and self._fast_fill(x):
             return
+        # the buffers are about to hold an x of other keys, presence or categories: the fast path
+        # (which writes only the values of its own columns) would now read stale ones
+        self._fast = None
+        limit = MAX_ABS[self.dtype]
         index = self._features
         embed = self.embedding_size is not None
         buf, present = self._xbuf, self._present
@@ -357,14 +360,14 @@ class RecurrentEstimator:
         else:
             self._memo = None if skipped else dict(x)
             if not skipped and cols is not None and len(cols) == len(x):
-                self._fast = (tuple(x), cols)
+                self._fast = (tuple(x), cols, limit)
 
-    def _fast_fill(self, x: dict, limit: float) -> bool:
+    def _fast_fill(self, x: dict) -> bool:
         """Fill the buffers when ``x`` has the same keys, in the same order, as the last plain
-        numeric ``x``: only the values change (presence and the other columns are as they were).
-        Returns False when the slow path must decide."""
-        keys, cols = self._fast
-        if len(x) != len(keys):
+        numeric ``x`` and the buffers still hold that one: only the values change (presence and
+        the other columns are as they were). Returns False when the slow path must decide."""
+        keys, cols, limit = self._fast
+        if type(x) is not dict or len(x) != len(keys):
             return False
         buf = self._xbuf
         i = 0

@@ -194,6 +194,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         if not x and cfg is not None and cfg.n_inputs == 2 and cfg.slots == 0:
             buf, present = self._xbuf, self._present
             self._memo = None
+            self._fast = None  # see _vectorize
             buf[0] = 0.0 if y_lag is None else y_lag
             present[0] = y_lag is not None
             buf[1] = 0.0 if change is None else change

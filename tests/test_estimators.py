@@ -141,6 +141,32 @@ def test_key_order_and_missing_features():
     assert math.isfinite(a.predict_one({}))
 
 
+def test_key_order_never_matters_whatever_came_between():
+    """Dicts of changing keys, None values and categories, fed as given, with sorted keys and with
+    shuffled keys: the buffers' fast path (same keys as the last plain x) must never read what an
+    x in between left in them."""
+    rng = np.random.default_rng(1)
+    stream = []
+    for t in range(300):
+        x = {"a": float(rng.normal())}
+        r = rng.random()
+        if r < 0.6:
+            x["b"] = float(rng.normal())
+        elif r < 0.7:
+            x["b"] = None
+        if rng.random() < 0.3:
+            x["c"] = str(rng.choice(["red", "blue"]))
+        stream.append((x, float(rng.normal())))
+    models = [streamrnn.RecurrentRegressor(hidden_size=4, seed=3) for _ in range(3)]
+    orders = [lambda x: x, lambda x: dict(sorted(x.items())),
+              lambda x: dict(sorted(x.items(), key=lambda kv: rng.random()))]
+    for x, y in stream:
+        predictions = []
+        for model, order in zip(models, orders):
+            predictions.append(model.predict_one(order(x)))
+            model.learn_one(order(x), y)
+        assert predictions[0] == predictions[1] == predictions[2]
+
 def test_huge_inputs_never_make_predictions_nan():
     model = streamrnn.RecurrentRegressor(hidden_size=8, seed=0, dtype="float64")
     rng = np.random.default_rng(0)
