@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from river import base as river_base
 
-from .base import KERNELS, RecurrentEstimator
+from .base import KERNELS, MAX_ABS, RecurrentEstimator
 
 __all__ = ["RecurrentRegressor"]
 
@@ -113,8 +113,17 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
         yield {"cell": "rnn", "hidden_size": 8, "num_layers": 2, "optimizer": "sgd", "lr": 0.01, "seed": 1}
 
     def learn_one(self, x: dict, y: float) -> None:
-        y = self._check_target(y)
-        self._vectorize(x, learn=True)
+        # this and predict_one are the per-event path of every River loop: the common cases (a
+        # finite float target; the x predict_one just put in the buffers) skip two calls each
+        if type(y) is not float or y - y != 0.0 or abs(y) > MAX_ABS[self.dtype]:
+            y = self._check_target(y)
+        memo = self._memo
+        try:
+            known = memo is not None and memo == x
+        except ValueError:  # e.g. an array among the values: vectorising will say what is wrong
+            known = False
+        if not known:
+            self._vectorize(x, learn=True)
         KERNELS[self.dtype].learn_event(self._mem, self._meta, self._scratch, y)
 
     def learn_one_loss(self, x: dict, y: float) -> float:
@@ -147,8 +156,9 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
         return prediction
 
     def predict_one(self, x: dict) -> float:
-        # _predict_out inlined: this and learn_one are the per-event path of every River loop
-        if self._cfg is None:
-            return 0.0
-        self._vectorize(x, learn=False)
-        return float(KERNELS[self.dtype].predict_event(self._mem, self._meta, self._scratch))
+        # _predict_out inlined, and the fast fill tried before _vectorize: see learn_one
+        if self._fast is None or not self._fast_fill(x):
+            if self._cfg is None:
+                return 0.0
+            self._vectorize(x, learn=False)
+        return KERNELS[self.dtype].predict_event(self._mem, self._meta, self._scratch)
