@@ -167,6 +167,22 @@ def test_key_order_never_matters_whatever_came_between():
             model.learn_one(order(x), y)
         assert predictions[0] == predictions[1] == predictions[2]
 
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "sgd"])
+def test_optimizer_averages_never_go_subnormal(optimizer):
+    """A feature seen for a while, then absent: its input weights get zero gradients and their
+    optimizer averages decay; they are zeroed before they reach subnormal numbers (slow)."""
+    model = streamrnn.RecurrentRegressor(hidden_size=4, optimizer=optimizer, lr=0.01, seed=0)
+    for t in range(50):
+        model.learn_one({"a": math.sin(t / 5), "b": math.cos(t / 3)}, math.sin((t + 1) / 5))
+    P = model.n_parameters
+    tiny = np.finfo(np.float32).tiny
+    for t in range(1500):
+        model.learn_one({"a": math.sin(t / 5)}, math.sin((t + 1) / 5))
+        averages = np.abs(model._mem[P : 3 * P])
+        assert not np.any((averages > 0) & (averages < tiny)), t
+    assert np.count_nonzero(averages == 0) > 0  # the absent feature's rows did decay
+
 def test_huge_inputs_never_make_predictions_nan():
     model = streamrnn.RecurrentRegressor(hidden_size=8, seed=0, dtype="float64")
     rng = np.random.default_rng(0)

@@ -443,6 +443,12 @@ def apply_gradient(mem, meta, scratch):
     emb = _off(meta, EMB, 0)
     for r in range(n_rows):
         _optimize(mem, meta, hyper, emb + int(touched[r]) * e, e, rows[r], scale)
+    if meta[OPT_STEP] % optim.FLUSH_EVERY == 0:
+        # the dense parameters' optimizer averages, before decay makes any subnormal (see
+        # optim.flush_small); embedding rows only decay when they are used, so are left out
+        P = meta[N_PARAMS]
+        optim.flush_small(view(mem, P, (D,)))
+        optim.flush_small(view(mem, 2 * P, (D,)))
     meta[N_UPDATES] += 1
     return True
 
