@@ -264,15 +264,9 @@ class RecurrentEstimator:
             raise ValueError(f"x must be a dict of features, got {type(x).__name__}")
         if self._cfg is None:
             self._resize()
-        # predict_one then learn_one on the same x is the prequential pattern: the buffers still
-        # hold this x (dict equality is a cheap C-level check, and a copy guards against mutation)
-        if self._memo is not None:
-            try:
-                if self._memo == x:
-                    return
-            except ValueError:  # e.g. an array among the values: vectorising will say what is wrong
-                pass
-            self._memo = None  # the buffers are about to change
+        if self._holds(x):
+            return
+        self._memo = None  # the buffers are about to change
         if self._fast is not None and self._fast_fill(x):
             return
         # the buffers are about to hold an x of other keys, presence or categories: the fast path
@@ -361,6 +355,18 @@ class RecurrentEstimator:
             self._memo = None if skipped else dict(x)
             if not skipped and cols is not None and len(cols) == len(x):
                 self._fast = (tuple(x), cols, limit)
+
+    def _holds(self, x) -> bool:
+        """Whether the input buffers hold ``x`` already: predict_one then learn_one on the same x
+        is the prequential pattern (dict equality is a cheap C-level check, and the memo is a copy,
+        which guards against mutation)."""
+        memo = self._memo
+        if memo is None:
+            return False
+        try:
+            return memo == x
+        except ValueError:  # e.g. an array among the values: vectorising will say what is wrong
+            return False
 
     def _fast_fill(self, x: dict) -> bool:
         """Fill the buffers when ``x`` has the same keys, in the same order, as the last plain

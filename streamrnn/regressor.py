@@ -114,15 +114,10 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
 
     def learn_one(self, x: dict, y: float) -> None:
         # this and predict_one are the per-event path of every River loop: the common cases (a
-        # finite float target; the x predict_one just put in the buffers) skip two calls each
+        # finite float target; the x predict_one just put in the buffers) skip a call each
         if type(y) is not float or y - y != 0.0 or abs(y) > MAX_ABS[self.dtype]:
             y = self._check_target(y)
-        memo = self._memo
-        try:
-            known = memo is not None and memo == x
-        except ValueError:  # e.g. an array among the values: vectorising will say what is wrong
-            known = False
-        if not known:
+        if not self._holds(x):
             self._vectorize(x, learn=True)
         KERNELS[self.dtype].learn_event(self._mem, self._meta, self._scratch, y)
 

@@ -183,6 +183,7 @@ def test_optimizer_averages_never_go_subnormal(optimizer):
         assert not np.any((averages > 0) & (averages < tiny)), t
     assert np.count_nonzero(averages == 0) > 0  # the absent feature's rows did decay
 
+
 def test_huge_inputs_never_make_predictions_nan():
     model = streamrnn.RecurrentRegressor(hidden_size=8, seed=0, dtype="float64")
     rng = np.random.default_rng(0)

@@ -94,7 +94,6 @@ def add_mat_vec(w, v, out):
         j += 1
 
 
-
 @kernel
 def mat_tn(a, b, out):
     """``out = a.T @ b`` for ``a`` of shape (W, n) and ``b`` of shape (W, m): the sum over the W
@@ -161,6 +160,7 @@ def mat_tn(a, b, out):
             for g in range(m):
                 o[g] += a0 * b0[g]
         t += 1
+
 
 @kernel
 def exp(x):
