@@ -156,3 +156,31 @@ def test_window_product_matches_numpy(dtype):
             mat_tn(a, b, out)
             tol = 1e-5 if dtype == np.float32 else 1e-12
             np.testing.assert_allclose(out, a.T.astype(np.float64) @ b, rtol=tol, atol=tol * max(W, 1))
+
+
+def test_disjoint_kernels_tell_llvm_that_their_arrays_do_not_overlap():
+    """The ``disjoint`` decorator marks each pointer argument ``noalias`` (numba's
+    ``Flags.noalias``). Without it the per-step loops of the backward passes stay scalar (an
+    LSTM-32 event took 1.2x as long), and nothing else would notice if numba stopped honouring the
+    flag: so look at the LLVM signature."""
+    from numba import njit
+
+    from streamrnn.kernels import _jit
+
+    def axpy(x, y):
+        for i in range(x.shape[0]):
+            y[i] += 2.0 * x[i]
+
+    def signature(**options):
+        f = njit(**options)(axpy)
+        x = np.arange(5.0)
+        y = np.ones(5)
+        f(x, y)
+        np.testing.assert_array_equal(y, 1.0 + 2.0 * np.arange(5.0))
+        ir = f.inspect_llvm(f.signatures[0])
+        return next(line for line in ir.splitlines() if line.startswith("define") and "axpy" in line)
+
+    plain = signature()
+    marked = signature(pipeline_class=_jit._DisjointCompiler)
+    # two array data pointers more (x's and y's); numba marks its own return pointers in both
+    assert marked.count("noalias") >= plain.count("noalias") + 2

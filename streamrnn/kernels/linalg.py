@@ -7,10 +7,10 @@ eight time steps into each pass over the output; at these sizes that is faster t
 packing of the operands is half its time.
 """
 
-from ._jit import kernel, strict
+from ._jit import disjoint, kernel, strict
 
 
-@kernel
+@disjoint
 def add_vec_mat(v, w, out):
     """``out += v @ w`` for ``w`` of shape (n, m), skipping zero entries of ``v``."""
     n = w.shape[0]
@@ -38,7 +38,7 @@ def add_vec_mat(v, w, out):
         i += 1
 
 
-@kernel
+@disjoint
 def add_mat_vec(w, v, out):
     """``out += w @ v`` for ``w`` of shape (n, m).
 
@@ -94,7 +94,7 @@ def add_mat_vec(w, v, out):
         j += 1
 
 
-@kernel
+@disjoint
 def mat_tn(a, b, out):
     """``out = a.T @ b`` for ``a`` of shape (W, n) and ``b`` of shape (W, m): the sum over the W
     rows (time steps) of the outer products ``a[t] x b[t]``.

@@ -13,7 +13,7 @@ backward pass never recomputes the forward. ``tanh(c)`` is taken of the stored (
 :func:`restore_window` recomputes them bit for bit (pickles leave them out).
 """
 
-from ._jit import kernel
+from ._jit import disjoint, kernel
 from .linalg import add_mat_vec, add_vec_mat, sigmoid, tanh, tanh_exact
 
 
@@ -26,18 +26,25 @@ def forward_step(wx, wh, b, x, h_prev, c_prev, h, c, act, aux):
         act[g] = b[g]
     add_vec_mat(x, wx, act)
     add_vec_mat(h_prev, wh, act)
-    for j in range(H):
-        ig = sigmoid(act[j])
-        fg = sigmoid(act[H + j])
-        gg = tanh(act[2 * H + j])
-        og = sigmoid(act[3 * H + j])
-        act[j] = ig
-        act[H + j] = fg
-        act[2 * H + j] = gg
-        act[3 * H + j] = og
+    _gates(act[:H], act[H : 2 * H], act[2 * H : 3 * H], act[3 * H :], c_prev, c, aux, h)
+
+
+@disjoint
+def _gates(a_i, a_f, a_g, a_o, c_prev, c, aux, h):
+    """The gates of one step from their pre-activations (in place), then ``c``, ``tanh(c)`` and
+    ``h``. One array per gate: see :data:`._jit.disjoint`."""
+    for j in range(h.shape[0]):
+        ig = sigmoid(a_i[j])
+        fg = sigmoid(a_f[j])
+        gg = tanh(a_g[j])
+        og = sigmoid(a_o[j])
+        a_i[j] = ig
+        a_f[j] = fg
+        a_g[j] = gg
+        a_o[j] = og
         c[j] = fg * c_prev[j] + ig * gg
         aux[j] = tanh_exact(c[j])
-        h[j] = act[3 * H + j] * aux[j]
+        h[j] = a_o[j] * aux[j]
 
 
 @kernel
@@ -63,7 +70,6 @@ def backward_window(wh, c_prev, act, aux, dh_in, dax, carry):
     """
     W = act.shape[0]
     H = carry.shape[1]
-    one = act.dtype.type(1.0)  # typed, so that float32 windows stay float32 (twice the lanes)
     dh_next = carry[0]
     dc_next = carry[1]
     for j in range(H):
@@ -72,19 +78,31 @@ def backward_window(wh, c_prev, act, aux, dh_in, dax, carry):
     for t in range(W - 1, -1, -1):
         a = act[t]
         da = dax[t]
-        for j in range(H):
-            ig = a[j]
-            fg = a[H + j]
-            gg = a[2 * H + j]
-            og = a[3 * H + j]
-            tc = aux[t, j]
-            dh = dh_in[t, j] + dh_next[j]
-            dh_next[j] = 0  # add_mat_vec below adds the next one into it
-            dc = dh * og * (one - tc * tc) + dc_next[j]
-            da[j] = dc * gg * ig * (one - ig)
-            da[H + j] = dc * c_prev[t, j] * fg * (one - fg)
-            da[2 * H + j] = dc * ig * (one - gg * gg)
-            da[3 * H + j] = dh * tc * og * (one - og)
-            dc_next[j] = dc * fg
+        _gate_gradients(
+            a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :], aux[t], c_prev[t], dh_in[t], dh_next, dc_next,
+            da[:H], da[H : 2 * H], da[2 * H : 3 * H], da[3 * H :],
+        )
         # dL/dh_{t-1} = wh @ da (wh is (H, 4H), rows contiguous)
         add_mat_vec(wh, da, dh_next)
+
+
+@disjoint
+def _gate_gradients(a_i, a_f, a_g, a_o, tc, c_prev, dh_in, dh_next, dc_next, d_i, d_f, d_g, d_o):
+    """One step of :func:`backward_window`: the gate gradients ``d_*`` from the gradient reaching
+    ``h`` (``dh_in + dh_next``) and ``c`` (``dc_next``). Leaves dL/dc_{t-1} in ``dc_next`` and
+    zeros ``dh_next`` for the product that follows."""
+    one = a_i.dtype.type(1.0)  # typed, so that float32 windows stay float32 (twice the lanes)
+    for j in range(tc.shape[0]):
+        ig = a_i[j]
+        fg = a_f[j]
+        gg = a_g[j]
+        og = a_o[j]
+        th = tc[j]
+        dh = dh_in[j] + dh_next[j]
+        dh_next[j] = 0
+        dc = dh * og * (one - th * th) + dc_next[j]
+        d_i[j] = dc * gg * ig * (one - ig)
+        d_f[j] = dc * c_prev[j] * fg * (one - fg)
+        d_g[j] = dc * ig * (one - gg * gg)
+        d_o[j] = dh * th * og * (one - og)
+        dc_next[j] = dc * fg

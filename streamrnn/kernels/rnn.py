@@ -3,7 +3,7 @@
 For one step: ``h = tanh(b + x @ wx + h_prev @ wh)``. The activation stored in ``act`` is ``h``.
 """
 
-from ._jit import kernel
+from ._jit import disjoint, kernel
 from .linalg import add_mat_vec, add_vec_mat, tanh
 
 
@@ -29,14 +29,19 @@ def backward_window(wh, act, dh_in, dax, carry):
     """
     W = act.shape[0]
     H = carry.shape[1]
-    one = act.dtype.type(1.0)  # typed, so that float32 windows stay float32
     dh_next = carry[0]
     for j in range(H):
         dh_next[j] = 0
     for t in range(W - 1, -1, -1):
-        da = dax[t]
-        for j in range(H):
-            h = act[t, j]
-            da[j] = (dh_in[t, j] + dh_next[j]) * (one - h * h)
-            dh_next[j] = 0  # add_mat_vec below adds the next one into it
-        add_mat_vec(wh, da, dh_next)
+        _step_gradient(act[t], dh_in[t], dh_next, dax[t])
+        add_mat_vec(wh, dax[t], dh_next)
+
+
+@disjoint
+def _step_gradient(h, dh_in, dh_next, da):
+    """One step of :func:`backward_window`: ``da`` from the gradient reaching ``h``; zeros
+    ``dh_next`` for the product that follows (see :data:`._jit.disjoint`)."""
+    one = h.dtype.type(1.0)  # typed, so that float32 windows stay float32
+    for j in range(h.shape[0]):
+        da[j] = (dh_in[j] + dh_next[j]) * (one - h[j] * h[j])
+        dh_next[j] = 0
