@@ -142,6 +142,15 @@ def _size(shape):
     return math.prod(shape)  # np.prod costs a microsecond a call: restoring 10,000 models calls it 1M times
 
 
+def _line_up(offset):
+    """``offset`` rounded up to a multiple of 16 elements, so that a state or scratch block starts
+    on a cache line of the (aligned, see :func:`_zeros`) array, and so do its rows when they are
+    multiples of 16 long (the gate rows of a window, 4 * hidden, usually are). The parameter blocks
+    stay packed: the optimizer takes them as one vector. Measured side by side in one process,
+    four LSTM-32 models each: 9.0-9.3 us per event with the blocks lined up, 9.2-10.3 without."""
+    return -(-offset // 16) * 16
+
+
 def _set(meta, kind, layer, offset):
     meta[E.OFFSETS + kind * E.MAX_LAYERS + layer] = offset
 
@@ -150,10 +159,27 @@ def allocate(cfg: Config, dtype=np.float64):
     """Return ``(meta, mem, scratch)`` for ``cfg``, all blocks zero."""
     meta, mem_size, scratch_size = _layout(cfg)
     meta = meta.copy()
-    mem = np.zeros(mem_size, dtype=dtype)
-    scratch = np.zeros(scratch_size, dtype=dtype)
+    mem = _zeros(mem_size, dtype)
+    scratch = _zeros(scratch_size, dtype)
     block(mem, meta, E.TOK, 0, (cfg.rows, cfg.slots))[:] = -1.0
     return meta, mem, scratch
+
+
+def _zeros(n, dtype):
+    """``np.zeros(n, dtype)`` starting on a 64-byte boundary (a cache line; numpy aligns to 16).
+
+    The kernels' vector loads and stores are 32 bytes wide; from an array that starts 16 bytes
+    past a boundary, every other one straddles two cache lines. Measured on eight LSTM-32 models
+    in one process: 9.9-10.4 us per event with the state aligned so, 10.8-11.3 with it 16 bytes
+    past, and 9.9-11.1 as numpy happened to place it.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    buf = np.zeros(n + _ALIGN // itemsize, dtype=dtype)
+    skip = (-buf.ctypes.data % _ALIGN) // itemsize
+    return buf[skip : skip + n]
+
+
+_ALIGN = 64
 
 
 @functools.lru_cache(maxsize=256)
@@ -173,11 +199,13 @@ def _layout(cfg: Config):
     n_params = off
     off = 3 * n_params  # parameters, then the optimizer's two moment vectors mirroring them
     for kind, layer, shape in cfg.state_blocks():
+        off = _line_up(off)
         _set(meta, kind, layer, off)
         off += _size(shape)
     mem_size = off
     off = n_dense  # the gradient of the dense parameters mirrors them at the start of scratch
     for kind, layer, shape in cfg.scratch_blocks():
+        off = _line_up(off)
         _set(meta, kind, layer, off)
         off += _size(shape)
     scratch_size = off
