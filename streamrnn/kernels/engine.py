@@ -352,27 +352,15 @@ def compute_gradient(mem, meta, scratch):
             # the gate gradients gives both (one product call fewer)
             width = n_in + H
             z = _mat(scratch, meta, ZCAT, 0, W, width)
-            for t in range(W):
-                for i in range(n_in):
-                    z[t, i] = inputs[t, i]
-                for j in range(H):
-                    z[t, n_in + j] = h_prev[t, j]
+            linalg.concat_columns(inputs, h_prev, z)
             linalg.mat_tn(z, da_x, _mat(scratch, meta, WX, l, width, G))
         else:
             if n_in > 0:  # a model may have seen no feature yet
                 linalg.mat_tn(inputs, da_x, _mat(scratch, meta, WX, l, n_in, G))
             linalg.mat_tn(h_prev, da_h, _mat(scratch, meta, WH, l, H, G))
-        gb = _vec(scratch, meta, BX, l, G)
-        gb[:] = 0.0
-        for t in range(W):
-            for g in range(G):
-                gb[g] += da_x[t, g]
+        linalg.column_sums(da_x, _vec(scratch, meta, BX, l, G))
         if cell == GRU:
-            gbh = _vec(scratch, meta, BH, l, H)
-            gbh[:] = 0.0
-            for t in range(W):
-                for j in range(H):
-                    gbh[j] += da_h[t, 2 * H + j]
+            linalg.column_sums(da_h[:, 2 * H :], _vec(scratch, meta, BH, l, H))
         if l > 0:
             np.dot(da_x, wx.T, dxb)
             dh_in[:] = dxb

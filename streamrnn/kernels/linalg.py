@@ -5,6 +5,9 @@ one pass over the output (``add_vec_mat``) let LLVM keep the vector units busy; 
 is about twice as fast as the plain loop. The weight gradient over a window (``mat_tn``) folds
 eight time steps into each pass over the output; at these sizes that is faster than BLAS, whose
 packing of the operands is half its time.
+
+The products and copies here are ``disjoint`` kernels (see ``_jit``): what they write must not
+overlap what they read.
 """
 
 from ._jit import disjoint, kernel, strict
@@ -160,6 +163,28 @@ def mat_tn(a, b, out):
             for g in range(m):
                 o[g] += a0 * b0[g]
         t += 1
+
+
+@disjoint
+def column_sums(a, out):
+    """``out = a.sum(axis=0)``, summed in row order (the bias gradient over a window)."""
+    for g in range(out.shape[0]):
+        out[g] = 0.0
+    for t in range(a.shape[0]):
+        row = a[t]
+        for g in range(out.shape[0]):
+            out[g] += row[g]
+
+
+@disjoint
+def concat_columns(a, b, out):
+    """``out = [a | b]`` row by row, for ``a`` (W, n) and ``b`` (W, m)."""
+    n = a.shape[1]
+    for t in range(a.shape[0]):
+        for i in range(n):
+            out[t, i] = a[t, i]
+        for j in range(b.shape[1]):
+            out[t, n + j] = b[t, j]
 
 
 @kernel
