@@ -207,3 +207,41 @@ def test_state_and_scratch_blocks_start_on_cache_lines(dtype):
     model.learn_one({"a": 1.0, "b": 2.0, "c": "red"}, 1.0)  # the input layer grows
     check(model)
     check(pickle.loads(pickle.dumps(model)))
+
+
+def test_kernel_cache_is_dropped_when_any_kernel_source_changes(tmp_path):
+    """numba checks a cached function against its own file only, but the engine's machine code
+    inlines the cells' kernels: the package stamps the cache directory with a digest of all kernel
+    sources and drops numba's files when it differs."""
+    from pathlib import Path
+
+    from numba.core.caching import FunctionCache
+
+    from streamrnn.kernels import _cache, linalg
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "engine.py").write_text("A = 1\n")
+    (src / "lstm.py").write_text("B = 2\n")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for name in ("engine.learn_event-1.py311.nbi", "engine.learn_event-1.py311.1.nbc", "engine.cpython-311.pyc"):
+        (cache / name).write_text("x")
+
+    digest = _cache.sources_digest(src)
+    assert _cache.drop_stale(cache, digest)  # no stamp yet: dropped
+    assert sorted(p.name for p in cache.iterdir()) == ["engine.cpython-311.pyc", _cache.STAMP]
+    (cache / "engine.learn_event-1.py311.nbi").write_text("x")  # numba writes a new cache
+    assert not _cache.drop_stale(cache, digest)  # same sources: kept
+    assert (cache / "engine.learn_event-1.py311.nbi").exists()
+
+    (src / "lstm.py").write_text("B = 3\n")  # an edit in another module than the cached function's
+    changed = _cache.sources_digest(src)
+    assert changed != digest
+    assert _cache.drop_stale(cache, changed)
+    assert not (cache / "engine.learn_event-1.py311.nbi").exists()
+
+    # the package did this at import, for its own cache directory
+    kernels_dir = Path(linalg.__file__).parent
+    stamp = Path(FunctionCache(linalg.exp.py_func)._cache_path) / _cache.STAMP
+    assert stamp.read_text() == _cache.sources_digest(kernels_dir)

@@ -5,3 +5,7 @@ backward pass through a stored window of activations. :mod:`heads` holds the out
 losses, :mod:`optim` the optimizers, and :mod:`engine` ties them into one online TBPTT step over the
 flat state arrays that the estimators own (:mod:`streamrnn.layout` describes that state).
 """
+
+from . import _cache, linalg
+
+_cache.check(linalg.exp)  # before any kernel is loaded from numba's cache: see _cache
