@@ -165,6 +165,9 @@ def allocate(cfg: Config, dtype=np.float64):
     return meta, mem, scratch
 
 
+_ALIGN = 64  # bytes: a cache line
+
+
 def _zeros(n, dtype):
     """``np.zeros(n, dtype)`` starting on a 64-byte boundary (a cache line; numpy aligns to 16).
 
@@ -177,9 +180,6 @@ def _zeros(n, dtype):
     buf = np.zeros(n + _ALIGN // itemsize, dtype=dtype)
     skip = (-buf.ctypes.data % _ALIGN) // itemsize
     return buf[skip : skip + n]
-
-
-_ALIGN = 64
 
 
 @functools.lru_cache(maxsize=256)
