@@ -65,6 +65,12 @@ class Source:
         """Resume after ``positions`` (the last processed offset of each partition)."""
         raise NotImplementedError(f"{type(self).__name__} cannot seek")
 
+    def end_offset(self, topic: str, partition: int) -> int | None:
+        """The offset the next event of ``topic``/``partition`` will have (every event there so far
+        has a smaller one), or None where the source cannot tell. State that claims to cover an
+        offset at or past it is forged, or from another stream."""
+        return None
+
     def close(self) -> None:
         pass
 

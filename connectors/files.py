@@ -57,6 +57,11 @@ class _LineSource(Source):
     def seek(self, positions):
         self._start_after = positions.get((self.topic, 0), -1)
 
+    def end_offset(self, topic, partition):
+        if self.path == "-" or topic != self.topic or partition != 0:
+            return None
+        return sum(1 for _ in self._lines())
+
     def _open(self):
         if self.path == "-":
             return sys.stdin.buffer

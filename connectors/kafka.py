@@ -30,15 +30,57 @@ _INT_OPTIONS = {"request_timeout_ms", "session_timeout_ms", "heartbeat_interval_
 def parse_option(text: str) -> tuple[str, object]:
     """``key=value`` -> (key, value), with integers and booleans converted."""
     key, sep, value = text.partition("=")
-    if not sep:
-        raise ValueError(f"expected key=value, got {text!r}")
-    key = key.strip().replace("-", "_").lower()
+    if not sep:  # the text may be a secret typed in the wrong place: never echo it
+        raise ValueError(f"expected a Kafka setting as key=value, got text without '=' ({len(text)} characters)")
+    key = key.strip()
+    key = key if "." in key else key.replace("-", "_").lower()
     value = value.strip()
     if key in _INT_OPTIONS or value.isdigit():
-        return key, int(value)
+        try:
+            return key, int(value)
+        except ValueError:
+            raise ValueError(f"Kafka setting {key} must be an integer") from None
     if value.lower() in ("true", "false"):
         return key, value.lower() == "true"
     return key, value
+
+
+# librdkafka / Java client names a properties file may use -> kafka-python's
+_FROM_PROPERTIES = {"sasl.username": "sasl_plain_username", "sasl.password": "sasl_plain_password",
+                    "ssl.ca.location": "ssl_cafile", "ssl.certificate.location": "ssl_certfile",
+                    "ssl.key.location": "ssl_keyfile", "ssl.key.password": "ssl_password"}
+
+
+def read_client_config(path) -> dict:
+    """Kafka client settings from a properties file (``key=value`` lines, ``#`` or ``!`` comments),
+    the Kafka clients' convention for keeping credentials off the command line. Dotted names are
+    read as kafka-python's (``security.protocol`` -> ``security_protocol``) where kafka-python
+    knows them, and passed to librdkafka as they are otherwise."""
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+    known = set(KafkaConsumer.DEFAULT_CONFIG) | set(KafkaProducer.DEFAULT_CONFIG) | set(KafkaAdminClient.DEFAULT_CONFIG)
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise ValueError(f"cannot read the Kafka config file {path!r}: {e.strerror}") from None
+    out = {}
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line[0] in "#!":
+            continue
+        if "=" not in line:
+            raise ValueError(f"{path}, line {number}: expected key=value")
+        key, value = parse_option(line)
+        dotted = line.partition("=")[0].strip()
+        if dotted in _FROM_PROPERTIES:
+            key = _FROM_PROPERTIES[dotted]
+        elif "." in dotted and dotted.replace(".", "_") in known:
+            key = dotted.replace(".", "_")
+        elif "." in dotted:
+            key = dotted
+        out[key] = value
+    return out
 
 
 def options_for(client_class, options: dict | None) -> dict:
@@ -248,6 +290,12 @@ class KafkaSource(GroupSource):
         if not parts:
             raise RuntimeError(f"no partition metadata for {topic!r}")
         return max(parts) + 1
+
+    def end_offset(self, topic, partition):
+        from kafka.structs import TopicPartition
+
+        tp = TopicPartition(topic, partition)
+        return self.consumer.end_offsets([tp])[tp]
 
     def commit(self, positions):
         from kafka.structs import OffsetAndMetadata, TopicPartition

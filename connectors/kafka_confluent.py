@@ -119,6 +119,11 @@ class ConfluentKafkaSource(GroupSource):
             raise RuntimeError(f"no partition metadata for {topic!r}")
         return max(meta.partitions) + 1
 
+    def end_offset(self, topic, partition):
+        from confluent_kafka import TopicPartition
+
+        return self.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
+
     def commit(self, positions):
         from confluent_kafka import TopicPartition
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import numbers
@@ -237,6 +238,63 @@ class RecurrentEstimator:
             state["_meta"], state["_mem"] = header.tobytes(), values.tobytes()
         return state
 
+    # arrays of the state, as raw bytes in a pickle (dtype None: the model's), see persist
+    _STATE_ARRAYS = {"_meta": np.int64, "_mem": None}
+
+    def _check_state(self, state: dict):
+        """Raise ``ValueError`` unless ``state`` (decoded by :mod:`streamrnn.persist`, arrays as
+        numpy arrays) is one this estimator, with its parameters, could have written."""
+        rng = state["_rng"]
+        if not (type(rng) is tuple and len(rng) == 4 and all(type(v) is int for v in rng)
+                and 0 <= rng[0] < 2**128 and 0 <= rng[1] < 2**128 and rng[2] in (0, 1) and 0 <= rng[3] < 2**32):
+            raise ValueError("bad random generator state")
+        features = _index(state["_features"], "_features", _is_feature_key)
+        slots = _index(state["_slots"], "_slots", _is_name)
+        tokens = _index(state["_tokens_index"], "_tokens_index",
+                        lambda k: type(k) is tuple and len(k) == 2 and k[0] in slots and type(k[1]) is str)
+        categorical = state["_categorical"]
+        if type(categorical) is not list or len(categorical) != len(features) or any(
+                type(c) is not bool for c in categorical):
+            raise ValueError("_categorical does not match _features")
+        n_outputs = state["_n_outputs"]
+        if type(n_outputs) is not int or n_outputs < 0:
+            raise ValueError("bad _n_outputs")
+        cfg = state["_cfg"]
+        if cfg is None:
+            if state["_meta"] is not None or state["_mem"] is not None:
+                raise ValueError("state arrays without a configuration")
+            return
+        fields = [f.name for f in dataclasses.fields(layout.Config)]
+        if type(cfg) is not list or len(cfg) != len(fields) or any(type(v) not in (int, str, bool) for v in cfg):
+            raise ValueError("bad configuration")
+        cfg = layout.Config(*cfg)
+        out_cap, tok_cap = cfg.out_capacity, cfg.token_capacity
+        if not (max(n_outputs, 1) <= out_cap <= 2 * max(n_outputs, 1)
+                and len(tokens) <= tok_cap <= max(2 * len(tokens), 8) and (tok_cap > 0 or not tokens)):
+            raise ValueError("capacities do not follow from the classes and tokens")
+        if cfg != self._config(len(features), n_outputs, out_cap, len(slots), len(tokens), tok_cap):
+            raise ValueError("configuration does not follow from the parameters and features")
+        meta, mem = state["_meta"], state["_mem"]
+        if meta is None or mem is None or mem.dtype != _DTYPES[self.dtype] or meta.dtype != np.int64:
+            raise ValueError("state arrays missing or of another dtype")
+        layout.check_packed(cfg, meta, mem)
+        state["_cfg"] = cfg
+
+    def _restore_checked(self, state: dict):
+        """Become the model ``state`` describes, once :meth:`_check_state` accepts it."""
+        try:
+            self._check_state(state)
+        except (ValueError, TypeError, KeyError) as e:
+            from .persist import StateError
+
+            raise StateError(f"invalid {type(self).__name__} state: {e}") from None
+        for name in self._STATE_ARRAYS:
+            if state[name] is not None:
+                state[name] = state[name].tobytes()
+        self.__setstate__(state)
+        if self._cfg is not None:
+            layout.check_indices(self._cfg, self._meta, self._mem)
+
     def __setstate__(self, state):
         self.__dict__.update(dict.fromkeys(self._TRANSIENT))
         self.__dict__.update(state)
@@ -459,6 +517,24 @@ def _rng_from_state(numbers: tuple) -> np.random.Generator:
     bits.state = {"bit_generator": "PCG64", "state": {"state": state, "inc": inc},
                   "has_uint32": has_uint32, "uinteger": uinteger}
     return np.random.Generator(bits)
+
+
+def _is_name(key) -> bool:
+    return type(key) in (str, int)
+
+
+def _is_feature_key(key) -> bool:
+    """A feature name, or ``(name, category)`` of a one-hot or calendar input."""
+    return _is_name(key) or (type(key) is tuple and len(key) == 2 and _is_name(key[0]) and type(key[1]) is str)
+
+
+def _index(mapping, what, valid_key) -> dict:
+    """``mapping`` if it maps valid keys to 0 .. n - 1, each once; else ``ValueError``."""
+    if type(mapping) is not dict or not all(valid_key(k) for k in mapping):
+        raise ValueError(f"bad keys in {what}")
+    if sorted(v if type(v) is int else -1 for v in mapping.values()) != list(range(len(mapping))):
+        raise ValueError(f"{what} is not a numbering 0 .. n - 1")
+    return mapping
 
 
 def _refuse(name, value, limit, dtype):

@@ -132,6 +132,18 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
         yield {"cell": "rnn", "hidden_size": 8, "num_layers": 2, "optimizer": "rmsprop", "seed": 1}
         yield {"cell": "lstm", "hidden_size": 8, "embedding_size": 4, "ngram_order": 3, "ngram_buckets": 64, "seed": 1}
 
+    def _check_state(self, state):
+        super()._check_state(state)
+        classes = state["_classes"]
+        if type(classes) is not list or not all(_is_label(c) for c in classes):
+            raise ValueError("bad class labels")
+        if state["_class_index"] != {c: i for i, c in enumerate(classes)} or len(state["_class_index"]) != len(classes):
+            raise ValueError("class index does not match the classes")
+        if state["_n_outputs"] != len(classes):
+            raise ValueError("outputs do not match the classes")
+        if state["_last_y"] is not None and state["_last_y"] not in state["_class_index"]:
+            raise ValueError("last label is not a class")
+
     @property
     def _multiclass(self):
         return True
@@ -221,3 +233,8 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
         probs = out.astype(np.float64)
         probs /= probs.sum()  # float32 sums are 1 only to ~1e-7; River expects 1 to 1e-9
         return dict(zip(self._classes, probs.tolist()))
+
+
+def _is_label(y) -> bool:
+    """A class label the state format carries (River's labels: strings, numbers, booleans)."""
+    return type(y) in (str, int, bool) or (type(y) is float and math.isfinite(y))

@@ -84,14 +84,18 @@ def _csv_list(text):
 
 def cmd_run(args):
     from connectors import open_sink, open_source
-    from connectors.kafka import client_options_from_env, parse_option
+    from connectors.kafka import client_options_from_env, parse_option, read_client_config
 
+    from . import persist
     from .runner import Runner
 
     options = client_options_from_env()
+    if args.kafka_config:
+        options.update(read_client_config(args.kafka_config))
     for opt in args.kafka_option or []:
         k, v = parse_option(opt)
         options[k] = v
+    key = persist.state_key(args.state_key_file)
     client = args.kafka_client
     source = open_source(args.source, group_id=args.group, client_options=options, idle_timeout=args.idle_timeout,
                          timestamp_field=args.timestamp, speed=args.speed, kafka_client_name=client)
@@ -108,11 +112,11 @@ def cmd_run(args):
     if args.key:
         from .keyed import KeyedRunner
 
-        store = open_store(args, options)
+        store = open_store(args, options, key)
         runner = KeyedRunner(source, sink, model, key_field=args.key, store=store,
-                             max_hot_models=args.max_hot_models, **common)
+                             max_hot_models=args.max_hot_models, state_key=key, **common)
     else:
-        runner = Runner(source, sink, model, checkpoint_path=args.checkpoint, **common)
+        runner = Runner(source, sink, model, checkpoint_path=args.checkpoint, state_key=key, **common)
     keys = ""
     try:
         stats = runner.run(max_events=args.max_events)
@@ -131,15 +135,21 @@ def cmd_run(args):
     print(stats.summary(runner.metric), file=sys.stderr)
     if keys:
         print(keys, file=sys.stderr)
+    rejected = getattr(runner, "rejected", [])
+    if rejected:
+        print(f"refused {len(rejected):,} state records on restore (never loaded; the first: {rejected[0]})",
+              file=sys.stderr)
     return 0 if stats.balanced else 1
 
 
-def open_store(args, options):
+def open_store(args, options, key=None):
     """``--state kafka`` (a compacted changelog topic, the default for Kafka sources) or
     ``--state dir:PATH``."""
     from connectors.uri import kafka_client
 
-    from .state import ChangelogStore, ConfluentChangelogStore, DirectoryStore
+    from connectors.changelog import ChangelogStore, ConfluentChangelogStore
+
+    from .state import DirectoryStore
 
     spec = args.state or ("kafka" if args.source.startswith("kafka://") else "dir:streamrnn-state")
     if spec == "kafka":
@@ -149,7 +159,7 @@ def open_store(args, options):
         cls = ConfluentChangelogStore if kafka_client(args.kafka_client) == "confluent" else ChangelogStore
         return cls(servers, f"{args.group}-models-changelog", client_options=options)
     if spec.startswith("dir:"):
-        return DirectoryStore(spec[4:])
+        return DirectoryStore(spec[4:], key=key)
     raise SystemExit(f"--state must be 'kafka' or 'dir:PATH', got {spec!r}")
 
 
@@ -213,7 +223,12 @@ def main(argv=None):
     io.add_argument("--sink", default="-", help="predictions URI (default: stdout)")
     io.add_argument("--dead-letter", default=None, help="URI for events that cannot be used, with the reason")
     io.add_argument("--group", default=os.environ.get("STREAMRNN_GROUP", "streamrnn"), help="Kafka consumer group")
-    io.add_argument("--kafka-option", action="append", metavar="KEY=VALUE", help="Kafka client setting")
+    io.add_argument("--kafka-option", action="append", metavar="KEY=VALUE",
+                    help="Kafka client setting (not for secrets: a command line is visible to every user; "
+                         "use --kafka-config or STREAMRNN_KAFKA_<KEY>)")
+    io.add_argument("--kafka-config", metavar="FILE", default=None,
+                    help="Kafka client properties file (key=value lines, '#' comments; Java-style dotted "
+                         "names or kafka-python's): the place for credentials")
     io.add_argument("--kafka-client", default=None, choices=["kafka-python", "confluent"],
                     help="Kafka client library: kafka-python (default) or confluent (librdkafka: about 5x "
                          "the throughput; pip install confluent-kafka). Env: STREAMRNN_KAFKA_CLIENT")
@@ -244,6 +259,9 @@ def main(argv=None):
     state.add_argument("--checkpoint", default=None, help="checkpoint file: loaded on start, written as it runs")
     state.add_argument("--checkpoint-every", type=int, default=10_000, help="events between checkpoints")
     state.add_argument("--checkpoint-interval", type=float, default=30.0, help="seconds between checkpoints")
+    state.add_argument("--state-key-file", default=None, metavar="FILE",
+                       help="sign checkpoints and stored models with the key in FILE (HMAC-SHA256) and refuse "
+                            "any that are not signed with it (env: STREAMRNN_STATE_KEY)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     _model_args(run)
     run.set_defaults(func=cmd_run)
@@ -256,7 +274,13 @@ def main(argv=None):
     rec.set_defaults(func=cmd_record)
 
     args = ap.parse_args(argv)
-    return args.func(args)
+    from .persist import StateError
+
+    try:
+        return args.func(args)
+    except StateError as e:
+        print(f"streamrnn: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import numpy as np
 from river.time_series.base import Forecaster
@@ -177,6 +178,28 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
     def __setstate__(self, state):
         super().__setstate__(state)
         self._shrink_err = np.frombuffer(self._shrink_err, dtype=np.float64).reshape(2, N_EXPERTS).copy()
+
+    _STATE_ARRAYS = {**RecurrentEstimator._STATE_ARRAYS, "_shrink_err": np.float64}
+
+    def _check_state(self, state):
+        super()._check_state(state)
+        err = state["_shrink_err"]
+        if err is None or err.shape != (2 * N_EXPERTS,) or not (np.isfinite(err).all() and err.min() >= 0):
+            raise ValueError("bad expert errors")
+        seen, best = state["_shrink_seen"], state["_shrink_best"]
+        if not (type(seen) is list and len(seen) == 2 and all(type(v) is int and v >= 0 for v in seen)
+                and type(best) is list and len(best) == 2
+                and all(type(v) is int and 0 <= v < N_EXPERTS for v in best)):
+            raise ValueError("bad expert counts")
+        for name in ("_level", "_last_time", "_gap", "_last_y", "_last_change"):
+            v = state[name]
+            if v is not None and not (type(v) is float and math.isfinite(v)):
+                raise ValueError(f"bad {name}")
+        dev = state["_level_deviation"]
+        if not (type(dev) is float and math.isfinite(dev) and dev >= 0):
+            raise ValueError("bad _level_deviation")
+        if state["_features"].get(Y_LAG) != 0 or state["_features"].get(D_LAG) != 1:
+            raise ValueError("the lag inputs are not the first two")
 
     def _inputs(self, x: dict | None, y_lag, change) -> dict:
         if x is not None and not isinstance(x, dict):

@@ -17,8 +17,8 @@ import time
 
 from connectors.base import Event
 
-from .runner import Runner
-from .state import KeyedModels
+from .runner import BadRecord, Runner
+from .state import KeyedModels, restore_partition, write_partition
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,8 @@ class KeyedRunner(Runner):
     message key with ``key_field='@key'``), each a clone of ``model`` on first sight, kept per
     partition in ``store``."""
 
-    def __init__(self, source, sink, model, task, target, key_field, store, max_hot_models=10_000, **kw):
+    def __init__(self, source, sink, model, task, target, key_field, store, max_hot_models=10_000, state_key=None,
+                 **kw):
         if kw.get("checkpoint_path"):
             raise ValueError("per-key models keep their state in the store, not in a checkpoint file")
         super().__init__(source, sink, model, task, target, key_field=None if key_field == "@key" else key_field,
@@ -41,6 +42,8 @@ class KeyedRunner(Runner):
         self.partitions: dict = {}  # (topic, partition) -> KeyedModels
         self.covered = 0  # events skipped because a restored state already covered them
         self.restored: dict = {}  # (topic, partition) -> marker it was restored at
+        self.state_key = state_key  # HMAC key of the state records, or None
+        self.rejected: list = []  # reasons of the state records refused on restore
         if hasattr(source, "_on_revoke"):
             source._on_revoke = self._revoked
 
@@ -51,11 +54,17 @@ class KeyedRunner(Runner):
             ensure = getattr(self.store, "ensure_topic", None)
             if ensure is not None:
                 ensure(self._partition_count(topic))
-            blobs, marker = self.store.restore(topic, partition)
-            models = KeyedModels(self.template, blobs, marker, self.max_hot_models)
+            versions = restore_partition(self.store, topic, partition, self.state_key,
+                                         self.source.end_offset(topic, partition))
+            for reason in versions.rejected:
+                log.error("refused a state record of %s/%s: %s", topic, partition, reason)
+            self.rejected += versions.rejected
+            models = KeyedModels(self.template, versions.models, versions.marker, self.max_hot_models,
+                                 self.state_key)
             self.partitions[(topic, partition)] = models
-            self.restored[(topic, partition)] = marker
-            log.info("restored %s/%s: %d models, marker %d", topic, partition, len(blobs), marker)
+            self.restored[(topic, partition)] = versions.marker
+            log.info("restored %s/%s: %d models, marker %d", topic, partition, len(versions.models),
+                     versions.marker)
         return models
 
     def _partition_count(self, topic):
@@ -71,7 +80,7 @@ class KeyedRunner(Runner):
             last = self.positions.get(tp)
             if last is None or (last == models.marker and not models.dirty):
                 continue
-            self.store.write(tp[0], tp[1], models.take_dirty(), last)
+            write_partition(self.store, tp[0], tp[1], models.take_dirty(), last, self.state_key)
             models.marker = last
         self.store.flush()
 
@@ -113,16 +122,15 @@ class KeyedRunner(Runner):
         else:
             raw = self._record.get(self.key_name)
             if raw is None:
-                raise ValueError(f"missing key field {self.key_name!r}")
+                raise BadRecord(f"missing key field {self.key_name!r}")
+            if isinstance(raw, (dict, list)):
+                raise BadRecord(f"key field {self.key_name!r} is not a scalar: {type(raw).__name__}")
             key = str(raw)
+            try:
+                key.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadRecord(f"key field {self.key_name!r} is not valid text (a lone surrogate)") from None
         self.model = models.get(key)
         out = super()._predict_and_learn(x, y)
         models.touch(key)
         return out
-
-    def model_of(self, key, topic=None):
-        """The model of ``key`` (searching the partitions this worker holds)."""
-        for (t, _), models in self.partitions.items():
-            if (topic is None or t == topic) and (key in models.hot or key in models.cold):
-                return models.model(key)
-        raise KeyError(key)

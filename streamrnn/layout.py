@@ -317,6 +317,70 @@ def _restore_window(cfg: Config, meta, mem):
         lstm.restore_window(cs[layer, steps], act[layer, steps], aux[layer, steps], hs[layer, steps])
 
 
+def _stored_size(cfg: Config, lo, hi):
+    """Elements of the state blocks a pickle keeps, given the live rows ``(lo, hi)``."""
+    n = 0
+    for kind, _, shape in cfg.state_blocks():
+        axis = _WINDOW.get(kind)
+        if axis is not None:
+            first, end = _stored_rows(cfg, kind, lo, hi)
+            shape = shape[:axis] + (end - first,) + shape[axis + 1:]
+        n += _size(shape)
+    return n
+
+
+# header slots that advance with the stream (or count active classes and tokens); the others
+# follow from the configuration
+_COUNTERS = frozenset((E.POS, E.N_STEPS, E.N_SINCE_UPDATE, E.N_UPDATES, E.N_SKIPPED, E.OPT_STEP, E.N_TOUCHED,
+                       E.PREDICTED_AT, E.N_OUT, E.N_TOKENS))
+
+
+def check_packed(cfg: Config, header, values):
+    """Raise ``ValueError`` unless ``(header, values)`` is a state :func:`pack` could have written for
+    ``cfg``: the header slots that follow from the configuration equal it, the counters are in the
+    ranges the kernels keep them in, the values have the size the counters imply and are finite.
+    (The kernels index arrays by these numbers without bounds checks: nothing read from outside may
+    reach them unchecked.)"""
+    expected = _layout(cfg)[0]
+    if header.shape != (E.OFFSETS,) or values.ndim != 1:
+        raise ValueError("state arrays have the wrong shape")
+    for i in range(E.OFFSETS):
+        if i not in _COUNTERS and header[i] != expected[i]:
+            raise ValueError(f"state header slot {i} is {int(header[i])}, the configuration gives {int(expected[i])}")
+    pos, steps, K, B = int(header[E.POS]), int(header[E.N_STEPS]), cfg.truncation, cfg.rows
+    if steps < 0 or (pos != steps + 1 if steps < B - 1 else not K + 1 <= pos <= B):
+        raise ValueError(f"window position {pos} does not follow from {steps} steps")
+    if not 0 <= header[E.N_SINCE_UPDATE] < cfg.update_every:
+        raise ValueError("events since the last update out of range")
+    if header[E.N_TOUCHED] != 0 or header[E.PREDICTED_AT] != 0:
+        raise ValueError("scratch counters must be 0 in a saved state")
+    if header[E.N_OUT] != cfg.n_outputs or header[E.N_TOKENS] != cfg.n_tokens:
+        raise ValueError("active outputs or tokens differ from the configuration")
+    if min(header[E.N_UPDATES], header[E.N_SKIPPED], header[E.OPT_STEP]) < 0:
+        raise ValueError("negative update counters")
+    lo, hi = max(pos - K, 0), pos
+    size = 3 * int(expected[E.N_PARAMS]) + _stored_size(cfg, lo, hi)
+    if values.size != size:
+        raise ValueError(f"state holds {values.size} values, its configuration {size}")
+    if not np.isfinite(values).all():
+        raise ValueError("state holds non-finite values")
+
+
+def check_indices(cfg: Config, meta, mem):
+    """Raise ``ValueError`` unless the blocks that hold indices (tokens of the window, n-gram rows,
+    class targets) hold valid ones: the kernels use them to index other blocks."""
+    tok = block(mem, meta, E.TOK, 0, (cfg.rows, cfg.slots))
+    if tok.size and not (np.all(tok == np.floor(tok)) and tok.min() >= -1 and tok.max() < cfg.n_tokens):
+        raise ValueError("window tokens out of range")
+    ngb = block(mem, meta, E.NGB, 0, (cfg.rows, cfg.ngram_orders))
+    if ngb.size and not (np.all(ngb == np.floor(ngb)) and ngb.min() >= 0 and ngb.max() < cfg.ngram_buckets):
+        raise ValueError("n-gram rows out of range")
+    if cfg.head == "softmax":
+        ys = block(mem, meta, E.YS, 0, (cfg.rows,))
+        if not (np.all(ys == np.floor(ys)) and ys.min() >= 0 and ys.max() < max(cfg.n_outputs, 1)):
+            raise ValueError("window class targets out of range")
+
+
 def pack(cfg: Config, meta, mem):
     """The model's state without what is never read again or can be recomputed exactly:
     ``(header, values)`` where the header is meta's header slots (the block offsets follow from

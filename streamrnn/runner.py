@@ -18,7 +18,6 @@ import dataclasses
 import logging
 import math
 import os
-import pickle
 import signal
 import time
 
@@ -132,6 +131,14 @@ class RecordReader:
         return x, y
 
 
+def _differences(given, loaded) -> list[str]:
+    """What differs between two models' class and parameters, as ``name: loaded -> given``."""
+    if type(given) is not type(loaded):
+        return [f"model {type(loaded).__name__} -> {type(given).__name__}"]
+    a, b = loaded._get_params(), given._get_params()
+    return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if a[k] != b.get(k)]
+
+
 class Runner:
     """Run ``model`` prequentially over ``source``, writing predictions to ``sink``.
 
@@ -168,7 +175,7 @@ class Runner:
     def __init__(self, source: Source, sink: Sink, model, task: str, target: str, features=None,
                  categorical=None, key_field=None, timestamp_field=None, dead_letter: Sink | None = None,
                  metric=None, checkpoint_path=None, checkpoint_every=10_000, checkpoint_interval=30.0,
-                 max_message_bytes=1_000_000, horizon=1, progress=False):
+                 max_message_bytes=1_000_000, horizon=1, progress=False, state_key=None):
         self.source = source
         self.sink = sink
         self.model = model
@@ -185,6 +192,8 @@ class Runner:
         self.horizon = horizon
         self.progress = progress
         self.stats = RunStats()
+        self.state_key = state_key  # HMAC key of the checkpoint, or None (checksummed only)
+        self._metric_warned = False
         self.positions: dict = {}  # (topic, partition) -> last processed offset
         self._stop = False
         self._since_checkpoint = 0
@@ -194,12 +203,46 @@ class Runner:
 
     # ---------------------------------------------------------------- checkpoints
     def _load_checkpoint(self):
+        """Load the checkpoint (a :mod:`streamrnn.persist` document, never a pickle); a file that is
+        not a valid one, or whose model differs from the one given, is refused with a
+        :class:`~streamrnn.persist.StateError` before anything is built from it."""
+        from . import persist
+
         with open(self.checkpoint_path, "rb") as f:
-            state = pickle.load(f)
-        self.model = state["model"]
-        self.metric = state["metric"] if state["metric"] is not None else self.metric
-        self.positions = dict(state["positions"])
-        self.stats = RunStats(**state["stats"])
+            header, arrays = persist.unpack_document(f.read(), self.state_key)
+        where = f"checkpoint {self.checkpoint_path}"
+        if header.get("kind") != "checkpoint":
+            raise persist.StateError(f"{where} is not a streamrnn checkpoint")
+        fields = header.get("model")
+        if type(fields) is not dict:
+            raise persist.StateError(f"{where} holds no model")
+        model = persist.model_from(fields, arrays)
+        differences = _differences(self.model, model)
+        if differences:
+            raise persist.StateError(f"{where} was written for another model ({'; '.join(differences)}): "
+                                     "start over without it, or give the same settings")
+        positions, stats = header.get("positions"), header.get("stats")
+        if not (type(positions) is list and all(
+                type(p) is list and len(p) == 3 and type(p[0]) is str and type(p[1]) is int and type(p[2]) is int
+                and p[2] >= -1 for p in positions)):
+            raise persist.StateError(f"{where}: bad positions")
+        fields = [f.name for f in dataclasses.fields(RunStats)]
+        if type(stats) is not dict or sorted(stats) != sorted(fields) or not all(
+                type(v) in (int, float) and v >= 0 for v in stats.values()):
+            raise persist.StateError(f"{where}: bad counts")
+        for topic, partition, offset in positions:
+            end = self.source.end_offset(topic, partition)
+            if end is not None and offset >= end:
+                raise persist.StateError(f"{where} covers offset {offset} of {topic}/{partition}, "
+                                         f"past the end of the input ({end} events): it is of another stream")
+        metric = self.metric
+        if header.get("metric") is not None:
+            metric = persist.decode_metric(header["metric"])
+            if self.metric is not None and type(metric) is not type(self.metric):
+                raise persist.StateError(f"{where} keeps a {type(metric).__name__}, not a {type(self.metric).__name__}")
+        self.model, self.metric = model, metric
+        self.positions = {(t, p): o for t, p, o in positions}
+        self.stats = RunStats(**stats)
         self.source.seek(self.positions)
 
     def checkpoint(self):
@@ -208,19 +251,7 @@ class Runner:
         if self.dead_letter is not None:
             self.dead_letter.flush()
         if self.checkpoint_path:
-            state = {
-                "model": self.model,
-                "metric": self.metric,
-                "positions": dict(self.positions),
-                "stats": {"events_in": self.stats.events_in, "predictions_out": self.stats.predictions_out,
-                          "dead_lettered": self.stats.dead_lettered, "elapsed": self.stats.elapsed},
-            }
-            tmp = f"{self.checkpoint_path}.tmp"
-            with open(tmp, "wb") as f:
-                pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.checkpoint_path)
+            self._write_checkpoint()
         # offsets last: what is committed is always covered by the saved model
         try:
             self.source.commit(dict(self.positions))
@@ -230,6 +261,29 @@ class Runner:
             log.warning("offset commit failed (%r); the checkpoint covers the positions", e)
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
+
+    def _write_checkpoint(self):
+        from . import persist
+
+        model_fields, arrays = persist.model_parts(self.model)
+        metric = None if self.metric is None else persist.encode_metric(self.metric)
+        if metric is None and self.metric is not None and not self._metric_warned:
+            log.warning("the metric %s cannot be checkpointed: a resumed run starts it anew",
+                        type(self.metric).__name__)
+            self._metric_warned = True
+        blob = persist.pack_document({
+            "kind": "checkpoint",
+            "model": model_fields,
+            "metric": metric,
+            "positions": [[t, p, o] for (t, p), o in self.positions.items()],
+            "stats": dataclasses.asdict(self.stats),
+        }, arrays, self.state_key)
+        tmp = f"{self.checkpoint_path}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.checkpoint_path)
 
     # ---------------------------------------------------------------- one event
     def _dead(self, event: Event, reason: str):

@@ -2,15 +2,16 @@
 
 :class:`KeyedModels` holds the models of one input partition: one model per key, made from a
 template on first sight. Hot models are live estimators; beyond ``max_hot`` the least recently used
-ones are evicted to their serialised form (a model is a handful of numpy arrays: ``pickle`` stores
-their buffers, not an object graph) and revived when their key comes back.
+ones are evicted to their serialised form (:mod:`streamrnn.persist`: a few numpy arrays and a
+small header, never a pickle) and revived when their key comes back.
 
-A store persists the models of a partition together with ``marker``, the last input offset they
-cover. :class:`ChangelogStore` keeps them in a compacted Kafka topic, the way Kafka Streams keeps
-its state: changelog partition ``p`` holds the state of input partition ``p``, one record per key
-plus a marker record, so any worker can restore any partition. :class:`DirectoryStore` keeps them
-in files, for runs on files. The runner writes state first and commits offsets after, so the state
-always covers what is committed.
+A store keeps the changelog records of a partition: one record per key (the model, behind the
+offset its state covers) and a marker record, the last input offset the models cover. The Kafka
+stores (:mod:`connectors.changelog`) keep them in a compacted topic, the way Kafka Streams keeps
+its state: changelog partition ``p`` holds the state of input partition ``p``, so any worker can
+restore any partition. :class:`DirectoryStore` keeps them in files, for runs on files. A store
+only moves bytes; :func:`restore_partition` checks every record before it counts. The runner
+writes state first and commits offsets after, so the state always covers what is committed.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import collections
 import os
 import struct
 import pathlib
-import pickle
-import time
+
+import numpy as np
+
+from . import persist
 
 MARKER = "__marker__"
 _OFFSET = struct.Struct(">q")
@@ -30,138 +33,194 @@ class _Versions:
     """Reads a partition's changelog records in order. A model record carries the marker of the
     checkpoint that wrote it; it counts only once that checkpoint's marker record follows, so a
     worker killed in the middle of a checkpoint leaves no model newer than the marker (its events
-    would be learned twice on replay)."""
+    would be learned twice on replay).
 
-    def __init__(self, topic):
+    Every record is checked before it counts (:mod:`streamrnn.persist`): a model that is not a
+    valid state, a marker beyond ``limit`` (the input partition's end offset: no checkpoint can
+    cover an offset not yet written) or not a valid marker document is refused, and its reason kept
+    in ``rejected``."""
+
+    def __init__(self, topic, key=None, limit=None):
+        self.topic = topic
         self.prefix = f"{topic}|".encode()
+        self.key = key
+        self.limit = limit
         self.models: dict = {}
         self.pending: dict = {}
         self.marker = -1
+        self.rejected: list = []
 
     def add_record(self, key: bytes | None, value):
         """A changelog record as read: records of other input topics sharing the changelog are
         skipped."""
         if key is not None and key.startswith(self.prefix):
-            self.add(key[len(self.prefix):].decode(), value)
+            try:
+                name = key[len(self.prefix):].decode("utf-8")
+            except UnicodeDecodeError:
+                self.rejected.append("a record key that is not UTF-8")
+                return
+            self.add(name, value)
 
     def add(self, key: str, value):
+        try:
+            self._add(key, value)
+        except persist.StateError as e:
+            self.rejected.append(f"{key[:40]!r}: {e}")
+
+    def _add(self, key, value):
+        if value is None:
+            self.models.pop(key, None)
+            self.pending.pop(key, None)
+            return
         if key == MARKER:
-            self.marker = int(value)
+            header, _ = persist.unpack_document(value, self.key)
+            marker = header.get("marker")
+            if header.get("kind") != "marker" or header.get("topic") != self.topic or type(marker) is not int:
+                raise persist.StateError("not a marker of this topic")
+            if marker < -1 or (self.limit is not None and marker >= self.limit):
+                raise persist.StateError(f"marker {marker} is beyond the input partition's end offset {self.limit}: "
+                                         "forged or from another topic")
+            self.marker = marker
             for k, (covered, blob) in list(self.pending.items()):
                 if covered <= self.marker:
                     del self.pending[k]
                     self.models[k] = blob
-        elif value is None:
-            self.models.pop(key, None)
-            self.pending.pop(key, None)
-        else:
-            self.pending[key] = (_OFFSET.unpack_from(value)[0], value[_OFFSET.size:])
+            return
+        if len(value) < _OFFSET.size:
+            raise persist.StateError("record too short")
+        covered, blob = _OFFSET.unpack_from(value)[0], value[_OFFSET.size:]
+        _, fields = persist.loads(blob, self.key, with_fields=True)  # every check, now
+        if fields.get("key") != key:
+            raise persist.StateError(f"the model was saved for key {str(fields.get('key'))[:40]!r}")
+        self.pending[key] = (covered, blob)
 
 
-def _changelog_records(topic, blobs: dict, marker: int):
+def _changelog_records(topic, blobs: dict, marker: int, key=None):
     """``(key, value)`` of the records one checkpoint writes for a partition: each model behind the
     offset its state covers, then the marker (last: see :class:`_Versions`)."""
     covered = _OFFSET.pack(marker)
-    for key, blob in blobs.items():
-        yield f"{topic}|{key}".encode(), covered + blob
-    yield f"{topic}|{MARKER}".encode(), str(marker).encode()
+    for name, blob in blobs.items():
+        yield _record_key(topic, name), covered + blob
+    yield _record_key(topic, MARKER), persist.pack_document({"kind": "marker", "topic": topic, "marker": marker},
+                                                            secret=key)
 
 
-def dumps(model) -> bytes:
-    return pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def loads(blob: bytes):
-    return pickle.loads(blob)
+def _record_key(topic, name) -> bytes:
+    try:
+        return f"{topic}|{name}".encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"key {name!r} cannot be encoded as UTF-8") from None
 
 
 class KeyedModels:
-    """The models of one partition, by key."""
+    """The models of one partition, by key (strings)."""
 
-    def __init__(self, template, blobs: dict | None = None, marker: int = -1, max_hot: int = 10_000):
+    def __init__(self, template, blobs: dict | None = None, marker: int = -1, max_hot: int = 10_000, key=None):
         self.template = template
         self.cold: dict = dict(blobs or {})  # key -> serialised model
         self.hot: collections.OrderedDict = collections.OrderedDict()  # key -> model, LRU order
         self.dirty: set = set()
         self.marker = marker
         self.max_hot = max_hot
-        self.created = 0
+        self.key = key  # the HMAC key of the state, or None
         self.evicted = 0
 
     def __len__(self):
         return len(self.hot) + len(self.cold)
 
-    def get(self, key):
-        model = self.hot.get(key)
+    def _dumps(self, name, model):
+        return persist.dumps(model, self.key, key=name)
+
+    def get(self, name):
+        model = self.hot.get(name)
         if model is not None:
-            self.hot.move_to_end(key)
+            self.hot.move_to_end(name)
             return model
-        blob = self.cold.pop(key, None)
-        if blob is not None:
-            model = loads(blob)
-        else:
-            model = self.template.clone()
-            self.created += 1
-        self.hot[key] = model
+        blob = self.cold.pop(name, None)
+        model = self.template.clone() if blob is None else persist.loads(blob, self.key)
+        self.hot[name] = model
         if len(self.hot) > self.max_hot:
-            old_key, old = self.hot.popitem(last=False)
-            self.cold[old_key] = dumps(old)
+            old_name, old = self.hot.popitem(last=False)
+            self.cold[old_name] = self._dumps(old_name, old)
             self.evicted += 1
         return model
 
-    def touch(self, key):
-        self.dirty.add(key)
+    def touch(self, name):
+        self.dirty.add(name)
 
     def take_dirty(self) -> dict:
         """Serialised models changed since the last call."""
         out = {}
-        for key in self.dirty:
-            model = self.hot.get(key)
-            out[key] = dumps(model) if model is not None else self.cold[key]
+        for name in self.dirty:
+            model = self.hot.get(name)
+            out[name] = self._dumps(name, model) if model is not None else self.cold[name]
         self.dirty.clear()
         return out
 
-    def all_blobs(self) -> dict:
-        out = dict(self.cold)
-        out.update({k: dumps(m) for k, m in self.hot.items()})
-        return out
+    def model(self, name):
+        """The model of ``name`` (for inspection), without changing the LRU order."""
+        if name in self.hot:
+            return self.hot[name]
+        return persist.loads(self.cold[name], self.key)
 
-    def model(self, key):
-        """The model of ``key`` (for inspection), without changing the LRU order."""
-        if key in self.hot:
-            return self.hot[key]
-        return loads(self.cold[key])
+
+def restore_partition(store, topic, partition, key=None, limit=None) -> _Versions:
+    """The checked state of input ``topic``/``partition`` from ``store``'s records (models, marker,
+    and the records refused)."""
+    versions = _Versions(topic, key, limit)
+    for record_key, value in store.records(topic, partition):
+        versions.add_record(record_key, value)
+    return versions
+
+
+def write_partition(store, topic, partition, blobs: dict, marker: int, key=None):
+    store.write(topic, partition, list(_changelog_records(topic, blobs, marker, key)))
 
 
 class DirectoryStore:
-    """Partition state in files: ``<dir>/<topic>-<partition>.state`` (atomically replaced)."""
+    """Partition state in files, ``<dir>/<topic>-<partition>.state`` (atomically replaced): the
+    latest changelog record of every key, in one checksummed (or signed) document."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, key=None):
         self.dir = pathlib.Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.key = key
         self._cache: dict = {}
 
     def _path(self, topic, partition):
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(topic))
         return self.dir / f"{safe}-{partition}.state"
 
-    def restore(self, topic, partition):
+    def records(self, topic, partition):
         path = self._path(topic, partition)
-        if not path.exists():
-            return {}, -1
-        with open(path, "rb") as f:
-            state = pickle.load(f)
-        self._cache[(topic, partition)] = state
-        return dict(state["models"]), state["marker"]
+        records = {}
+        if path.exists():
+            header, arrays = persist.unpack_document(path.read_bytes(), self.key)
+            sizes, data = header.get("sizes"), arrays.get("records")
+            if header.get("kind") != "records" or type(sizes) is not list or data is None or data.ndim != 1:
+                raise persist.StateError(f"{path} is not a streamrnn state directory file")
+            raw, at = data.tobytes(), 0
+            for item in sizes:
+                if not (type(item) is list and len(item) == 2 and all(type(n) is int and n >= 0 for n in item)):
+                    raise persist.StateError(f"{path}: bad record sizes")
+                k, v = raw[at : at + item[0]], raw[at + item[0] : at + item[0] + item[1]]
+                at += item[0] + item[1]
+                records[k] = v
+            if at != len(raw):
+                raise persist.StateError(f"{path}: record sizes do not match the data")
+        self._cache[(topic, partition)] = records
+        return list(records.items())
 
-    def write(self, topic, partition, blobs: dict, marker: int):
-        state = self._cache.setdefault((topic, partition), {"models": {}, "marker": -1})
-        state["models"].update(blobs)
-        state["marker"] = marker
+    def write(self, topic, partition, records):
+        cached = self._cache.setdefault((topic, partition), {})
+        cached.update(records)
+        sizes = [[len(k), len(v)] for k, v in cached.items()]
+        data = np.frombuffer(b"".join(k + v for k, v in cached.items()), dtype=np.uint8)
+        blob = persist.pack_document({"kind": "records", "sizes": sizes}, [("records", data)], self.key)
         path = self._path(topic, partition)
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as f:
-            pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.write(blob)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -171,166 +230,3 @@ class DirectoryStore:
 
     def close(self):
         pass
-
-
-def _restore_options(options):
-    from kafka import KafkaConsumer
-
-    from connectors.kafka import options_for
-
-    out = options_for(KafkaConsumer, options)
-    for k in ("group_id", "session_timeout_ms", "heartbeat_interval_ms", "max_poll_records"):
-        out.pop(k, None)
-    return out
-
-
-class ChangelogStore:
-    """Partition state in a compacted Kafka topic (created on first use with as many partitions as
-    the input topic). Record key: ``<input topic>|<model key>``; the marker record's value is the
-    last covered offset."""
-
-    def __init__(self, bootstrap_servers, topic, client_options=None):
-        from kafka import KafkaProducer
-
-        from connectors.kafka import options_for
-
-        self.bootstrap = bootstrap_servers
-        self.topic = topic
-        self.options = dict(client_options or {})
-        self.producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5,
-                                      enable_idempotence=True, max_request_size=16 * 1024 * 1024,
-                                      **options_for(KafkaProducer, self.options))
-        self._partitions_known = False
-        self.restore_seconds = 0.0
-
-    def ensure_topic(self, partitions: int):
-        from kafka import KafkaAdminClient
-        from kafka.admin import NewTopic
-        from kafka.errors import TopicAlreadyExistsError
-
-        if self._partitions_known:
-            return
-        from connectors.kafka import options_for
-
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, **options_for(KafkaAdminClient, self.options))
-        try:
-            admin.create_topics([NewTopic(self.topic, partitions, 1, topic_configs={
-                "cleanup.policy": "compact", "max.message.bytes": str(16 * 1024 * 1024)})])
-        except TopicAlreadyExistsError:
-            pass
-        finally:
-            admin.close()
-        self._partitions_known = True
-
-    def restore(self, topic, partition):
-        """Read changelog partition ``partition`` to its end: the latest blob per key and the
-        marker of input ``topic``."""
-        from kafka import KafkaConsumer, TopicPartition
-
-        start = time.perf_counter()
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                 max_partition_fetch_bytes=32 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
-                                 **_restore_options(self.options))
-        tp = TopicPartition(self.topic, partition)
-        models, marker = {}, -1
-        try:
-            if partition not in (consumer.partitions_for_topic(self.topic) or set()):
-                return models, marker
-            consumer.assign([tp])
-            consumer.seek_to_beginning(tp)
-            end = consumer.end_offsets([tp])[tp]
-            versions = _Versions(topic)
-            while consumer.position(tp) < end:
-                for records in consumer.poll(timeout_ms=1000).values():
-                    for r in records:
-                        versions.add_record(r.key, r.value)
-            models, marker = versions.models, versions.marker
-        finally:
-            consumer.close()
-        self.restore_seconds += time.perf_counter() - start
-        return models, marker
-
-    def write(self, topic, partition, blobs: dict, marker: int):
-        for key, value in _changelog_records(topic, blobs, marker):
-            self.producer.send(self.topic, key=key, value=value, partition=partition)
-
-    def flush(self):
-        self.producer.flush()
-
-    def close(self):
-        self.producer.flush()
-        self.producer.close()
-
-
-class ConfluentChangelogStore(ChangelogStore):
-    """:class:`ChangelogStore` on librdkafka (``--kafka-client confluent``): the same records,
-    written and restored at librdkafka's speed (restoring is reading a whole partition)."""
-
-    def __init__(self, bootstrap_servers, topic, client_options=None):
-        from connectors.kafka_confluent import Delivery, translate
-
-        self.bootstrap = bootstrap_servers
-        self.topic = topic
-        self.options = dict(client_options or {})
-        self._delivery = Delivery({"bootstrap.servers": bootstrap_servers, "acks": "all", "enable.idempotence": True,
-                                   "linger.ms": 5, "message.max.bytes": 16 * 1024 * 1024,
-                                   **translate(self.options, "producer")}, "changelog records")
-        self.producer = self._delivery.producer
-        self._partitions_known = False
-        self.restore_seconds = 0.0
-
-    def ensure_topic(self, partitions: int):
-        from confluent_kafka.admin import AdminClient, NewTopic
-
-        from connectors.kafka_confluent import translate
-
-        if self._partitions_known:
-            return
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, **translate(self.options, "admin")})
-        futures = admin.create_topics([NewTopic(self.topic, partitions, 1, config={
-            "cleanup.policy": "compact", "max.message.bytes": str(16 * 1024 * 1024)})])
-        try:
-            futures[self.topic].result()
-        except Exception as e:  # already there
-            if "TOPIC_ALREADY_EXISTS" not in str(e):
-                raise
-        self._partitions_known = True
-
-    def restore(self, topic, partition):
-        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
-        from connectors.kafka_confluent import translate
-
-        start = time.perf_counter()
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "streamrnn-restore",
-                             "enable.auto.commit": False, "fetch.message.max.bytes": 32 * 1024 * 1024,
-                             **translate(_restore_options(self.options), "consumer")})
-        models, marker = {}, -1
-        try:
-            low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10)
-            if high <= low:
-                return models, marker
-            consumer.assign([TopicPartition(self.topic, partition, OFFSET_BEGINNING)])
-            versions = _Versions(topic)
-            position = low
-            while position < high:
-                for r in consumer.consume(10_000, 1.0):
-                    if r.error() is not None:
-                        continue
-                    position = r.offset() + 1
-                    versions.add_record(r.key(), r.value())
-            models, marker = versions.models, versions.marker
-        finally:
-            consumer.close()
-        self.restore_seconds += time.perf_counter() - start
-        return models, marker
-
-    def write(self, topic, partition, blobs: dict, marker: int):
-        for key, value in _changelog_records(topic, blobs, marker):
-            self._delivery.produce(self.topic, value, key=key, partition=partition)
-
-    def flush(self):
-        self._delivery.flush()
-
-    def close(self):
-        self.flush()

@@ -14,7 +14,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 import streamrnn
-from streamrnn.state import ChangelogStore, KeyedModels
+from connectors.changelog import ChangelogStore, ConfluentChangelogStore
+from streamrnn import persist
+from streamrnn.state import KeyedModels, restore_partition, write_partition
 
 from kafka_util import consume_all, create_topic, produce, unique
 from test_runner_files import same_state
@@ -79,8 +81,9 @@ def final_models(bootstrap, changelog, src):
     models = {}
     try:
         for p in range(N_PARTITIONS):
-            blobs, marker = store.restore(src, p)
-            models.update({k: pickle.loads(b) for k, b in blobs.items()})
+            state = restore_partition(store, src, p)
+            assert not state.rejected
+            models.update({k: persist.loads(b) for k, b in state.models.items()})
     finally:
         store.close()
     return models
@@ -189,33 +192,44 @@ def test_keyed_models_evict_and_revive():
         assert same_state(again.get(k), models.model(k))
 
 
-def test_changelog_stores_round_trip_on_both_clients(kafka_bootstrap):
-    from streamrnn.state import ConfluentChangelogStore
+def _learned(n):
+    m = template()
+    for i in range(n):
+        m.learn_one(float(i))
+    return m
 
-    blobs = {f"k{i}": pickle.dumps(template()) + bytes([i]) for i in range(50)}
+
+def test_changelog_stores_round_trip_on_both_clients(kafka_bootstrap):
+    blobs = {f"k{i}": persist.dumps(_learned(i % 4), key=f"k{i}") for i in range(50)}
+    newer = persist.dumps(_learned(9), key="k3")
     for cls in (ChangelogStore, ConfluentChangelogStore):
         store = cls(kafka_bootstrap, unique("changelog"))
         store.ensure_topic(3)
-        store.write("in", 2, blobs, 41)
-        store.write("in", 2, {"k3": b"newer"}, 97)
-        store.write("other", 2, {"k3": b"not mine"}, 5)
+        write_partition(store, "in", 2, blobs, 41)
+        write_partition(store, "in", 2, {"k3": newer}, 97)
+        write_partition(store, "other", 2, {"k3": blobs["k1"]}, 5)
         store.flush()
-        models, marker = store.restore("in", 2)
-        assert marker == 97 and models == {**blobs, "k3": b"newer"}
-        assert store.restore("in", 1) == ({}, -1)
+        state = restore_partition(store, "in", 2)
+        assert state.marker == 97 and state.models == {**blobs, "k3": newer} and not state.rejected
+        # the record saved for k1 under k3 is refused
+        assert restore_partition(store, "other", 2).models == {} and restore_partition(store, "other", 2).rejected
+        empty = restore_partition(store, "in", 1)
+        assert (empty.models, empty.marker) == ({}, -1)
         store.close()
 
 
 def test_models_of_a_checkpoint_without_its_marker_are_ignored():
     """A worker killed in the middle of a checkpoint wrote some models but not the marker: they
     would have its events learned twice when the next owner replays from the older marker."""
-    from streamrnn.state import MARKER, _OFFSET, _Versions
+    from streamrnn.state import MARKER, _Versions, _changelog_records
 
+    a10, a20, b20 = (persist.dumps(_learned(n), key=k) for n, k in ((1, "a"), (2, "a"), (2, "b")))
     v = _Versions("t")
-    v.add("a", _OFFSET.pack(10) + b"a@10")
-    v.add(MARKER, b"10")
-    v.add("a", _OFFSET.pack(20) + b"a@20")  # checkpoint 20 cut short
-    v.add("b", _OFFSET.pack(20) + b"b@20")
-    assert v.marker == 10 and v.models == {"a": b"a@10"}
-    v.add(MARKER, b"20")
-    assert v.models == {"a": b"a@20", "b": b"b@20"}
+    for key, value in _changelog_records("t", {"a": a10}, 10):
+        v.add_record(key, value)
+    cut_short = list(_changelog_records("t", {"a": a20, "b": b20}, 20))
+    for key, value in cut_short[:-1]:  # checkpoint 20 cut short: no marker
+        v.add_record(key, value)
+    assert v.marker == 10 and v.models == {"a": a10}
+    v.add_record(*cut_short[-1])
+    assert v.marker == 20 and v.models == {"a": a20, "b": b20} and not v.rejected
