@@ -114,6 +114,10 @@ def decode_json(value: bytes) -> dict:
             record = json.loads(value)
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise DecodeError(f"malformed JSON: {e}") from None
+        except RecursionError:
+            raise DecodeError("malformed JSON: nested too deep") from None
+        except ValueError as e:  # e.g. an integer of more digits than Python converts
+            raise DecodeError(f"malformed JSON: {str(e)[:100]}") from None
     if not isinstance(record, dict):
         raise DecodeError(f"expected a JSON object, got {type(record).__name__}")
     return record

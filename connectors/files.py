@@ -19,21 +19,32 @@ from typing import Iterator
 from .base import DecodeError, Event, Sink, Source, decode_json, encode_json
 
 
+# seconds since the epoch of years 1 and 9999, the range of a datetime
+_EARLIEST, _LATEST = -62135596800.0, 253402300799.0
+
+
 def parse_timestamp(value) -> float:
     """Seconds since the epoch from a number (seconds, or milliseconds when > 1e11) or an ISO
-    8601 string (``2014-04-01 00:00:00`` included)."""
-    if isinstance(value, (int, float)):
-        return value / 1000.0 if value > 1e11 else float(value)
-    s = str(value).strip()
+    8601 string (``2014-04-01 00:00:00`` included). A number that is not finite, or not within
+    the years 1 to 9999, raises :class:`~connectors.base.DecodeError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise DecodeError(f"timestamp of type {type(value).__name__}")
     try:
-        v = float(s)
-        return v / 1000.0 if v > 1e11 else v
+        v = float(value)
+    except OverflowError:
+        raise DecodeError("timestamp out of range") from None
     except ValueError:
-        pass
+        v = None
+    if v is not None:
+        v = v / 1000.0 if v > 1e11 else v
+        if not _EARLIEST <= v <= _LATEST:  # (False for NaN too)
+            raise DecodeError(f"timestamp {str(value)[:40]!r} is not a time between the years 1 and 9999")
+        return v
+    s = value.strip()
     try:
         t = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
     except ValueError:
-        raise DecodeError(f"cannot read timestamp {value!r}") from None
+        raise DecodeError(f"cannot read timestamp {value[:40]!r}") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.timezone.utc)
     return t.timestamp()
@@ -56,6 +67,10 @@ class _LineSource(Source):
 
     def seek(self, positions):
         self._start_after = positions.get((self.topic, 0), -1)
+
+    def stop(self):
+        """End the iteration (and any pacing sleep) at the next event; safe from a signal handler."""
+        self._stop = True
 
     def end_offset(self, topic, partition):
         if self.path == "-" or topic != self.topic or partition != 0:
@@ -82,7 +97,8 @@ class _LineSource(Source):
                 f.close()
 
     def __iter__(self) -> Iterator[Event]:
-        pacer = _Pacer(self.speed) if self.timestamp_field and self.speed else None
+        self._stop = False
+        pacer = _Pacer(self.speed, lambda: self._stop) if self.timestamp_field and self.speed else None
         for offset, line in enumerate(self._lines()):
             if offset <= self._start_after:
                 continue
@@ -95,14 +111,20 @@ class _LineSource(Source):
                 if ts is not None:
                     pacer.wait(ts)
                     event.timestamp_ms = int(ts * 1000)
+            if self._stop:
+                return
             yield event
 
 
 class _Pacer:
-    """Sleeps so that event time advances ``speed`` times faster than wall time."""
+    """Sleeps so that event time advances ``speed`` times faster than wall time. A sleep ends early
+    when ``stopped()`` turns true, and lasts at most ``max_wait`` seconds (a gap longer than that
+    in the replayed stream is cut short, and the pace follows from there)."""
 
-    def __init__(self, speed):
+    def __init__(self, speed, stopped=lambda: False, max_wait=60.0):
         self.speed = speed
+        self.stopped = stopped
+        self.max_wait = max_wait
         self.origin = None
 
     def wait(self, ts):
@@ -111,8 +133,14 @@ class _Pacer:
             self.origin = (ts, now)
             return
         due = self.origin[1] + (ts - self.origin[0]) / self.speed
-        if due > now:
-            time.sleep(due - now)
+        if due - now > self.max_wait:
+            self.origin = (ts, now + self.max_wait)
+            due = now + self.max_wait
+        while not self.stopped():
+            left = due - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(left, 0.1))
 
 
 class CsvSource(_LineSource):

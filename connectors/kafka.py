@@ -115,7 +115,8 @@ class GroupSource(Source):
     ``idle_timeout`` seconds: a member waiting for its share while a busy peer compiles or restores
     is not idle)."""
 
-    def _join(self, topics, idle_timeout, on_assign, on_revoke):
+    def _join(self, topics, idle_timeout, on_assign, on_revoke, bootstrap_servers=""):
+        self.bootstrap_servers = bootstrap_servers
         self.topics = [topics] if isinstance(topics, str) else list(topics)
         self.idle_timeout = idle_timeout
         self._seek_to: dict = {}
@@ -146,8 +147,15 @@ class GroupSource(Source):
         self._activity = time.monotonic()
 
     def _idle(self) -> bool:
-        return (self.idle_timeout is not None and bool(self.assigned)
-                and time.monotonic() - self._activity > self.idle_timeout)
+        if not (self.idle_timeout is not None and bool(self.assigned)
+                and time.monotonic() - self._activity > self.idle_timeout):
+            return False
+        if not _any_broker_answers(self.bootstrap_servers):
+            # a broker outage is not a quiet stream: wait for the broker, as the clients do
+            log.warning("no Kafka broker of %s answers: not idle, waiting for it", self.bootstrap_servers)
+            self._activity = time.monotonic()
+            return False
+        return True
 
     def seek(self, positions):
         """Start after these offsets when the partitions are assigned (e.g. from a checkpoint
@@ -156,6 +164,20 @@ class GroupSource(Source):
 
     def stop(self):
         self._stop = True
+
+
+def _any_broker_answers(bootstrap_servers: str, timeout=2.0) -> bool:
+    """Whether a TCP connection to one of the bootstrap servers opens."""
+    import socket
+
+    for server in filter(None, (s.strip() for s in bootstrap_servers.split(","))):
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout=timeout):
+                return True
+        except (OSError, ValueError):
+            continue
+    return not bootstrap_servers  # nothing to ask: as before
 
 
 class KafkaSource(GroupSource):
@@ -194,7 +216,7 @@ class KafkaSource(GroupSource):
     ):
         from kafka import KafkaConsumer
 
-        self._join(topics, idle_timeout, on_assign, on_revoke)
+        self._join(topics, idle_timeout, on_assign, on_revoke, bootstrap_servers)
         self.poll_timeout_ms = poll_timeout_ms
         self.join_timeout = join_timeout
         self.metadata_wait = metadata_wait

@@ -64,7 +64,7 @@ class ConfluentKafkaSource(GroupSource):
                  on_assign: Callable | None = None, on_revoke: Callable | None = None):
         from confluent_kafka import Consumer
 
-        self._join(topics, idle_timeout, on_assign, on_revoke)
+        self._join(topics, idle_timeout, on_assign, on_revoke, bootstrap_servers)
         self.poll_timeout = poll_timeout_ms / 1000.0
         self.batch = max_poll_records
         config = {"bootstrap.servers": bootstrap_servers, "group.id": group_id, "enable.auto.commit": False,

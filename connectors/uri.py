@@ -44,6 +44,8 @@ def open_source(uri: str, *, group_id="streamrnn", client_options=None, idle_tim
     if uri == "-":
         return JsonlSource("-", timestamp_field, speed)
     path = _file_path(uri)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path} (source {uri!r})")
     suffix = pathlib.Path(path).suffix.lower()
     if suffix == ".csv":
         return CsvSource(path, timestamp_field, speed)

@@ -11,6 +11,7 @@ import types
 import numpy as np
 
 from . import layout
+from .errors import BadInput
 from .kernels import engine as E
 from .kernels._jit import entry_point
 
@@ -319,7 +320,7 @@ class RecurrentEstimator:
         before anything in the model changes.
         """
         if not isinstance(x, dict):
-            raise ValueError(f"x must be a dict of features, got {type(x).__name__}")
+            raise BadInput(f"x must be a dict of features, got {type(x).__name__}")
         if self._cfg is None:
             self._resize()
         if self._holds(x):
@@ -344,6 +345,9 @@ class RecurrentEstimator:
         cols = []  # the dense column of each value of x, in x's order, while all are plain numbers
         skipped = False  # an unknown feature left out (learn=False): the buffers are not all of x
         for name, value in x.items():
+            if type(name) is not str and type(name) is not int:
+                # (name, category) tuples are the keys of one-hot and calendar inputs
+                raise BadInput(f"feature names must be strings or integers, got {type(name).__name__} {name!r}")
             kind = type(value)
             if kind is float or kind is int:  # the common case, without the ABC checks below
                 v = _as_float(name, value)
@@ -372,7 +376,7 @@ class RecurrentEstimator:
                 try:
                     v = float(value)
                 except (TypeError, ValueError, OverflowError):
-                    raise ValueError(f"feature {name!r}: cannot read {value!r} as a number") from None
+                    raise BadInput(f"feature {name!r}: cannot read {value!r} as a number") from None
                 if not math.isfinite(v) or abs(v) > limit:
                     _refuse(name, value, limit, self.dtype)
             elif isinstance(value, dt.date):
@@ -388,7 +392,7 @@ class RecurrentEstimator:
                         skipped = True
                 continue
             else:
-                raise ValueError(f"feature {name!r} has unsupported type {type(value).__name__}")
+                raise BadInput(f"feature {name!r} has unsupported type {type(value).__name__}")
             i = index.get(key)
             if i is not None:
                 buf[i] = v
@@ -433,6 +437,7 @@ class RecurrentEstimator:
         keys, cols, limit = self._fast
         if type(x) is not dict or len(x) != len(keys):
             return False
+        self._memo = None  # a refusal midway leaves the buffers half written: they hold no x then
         buf = self._xbuf
         i = 0
         for name, value in x.items():
@@ -538,17 +543,17 @@ def _index(mapping, what, valid_key) -> dict:
 
 
 def _refuse(name, value, limit, dtype):
-    """Raise the ValueError for a number a model cannot take."""
+    """Raise the BadInput for a number a model cannot take."""
     if not math.isfinite(float(value)):
-        raise ValueError(f"feature {name!r} is not finite: {value!r}")
-    raise ValueError(f"feature {name!r} = {value!r} is beyond ±{limit:g}, the range of dtype {dtype!r}")
+        raise BadInput(f"feature {name!r} is not finite: {value!r}")
+    raise BadInput(f"feature {name!r} = {value!r} is beyond ±{limit:g}, the range of dtype {dtype!r}")
 
 
 def _as_float(name, value) -> float:
     try:
         return float(value)
     except OverflowError:
-        raise ValueError(f"feature {name!r} = {value!r} is too large for a float") from None
+        raise BadInput(f"feature {name!r} is too large for a float") from None
 
 
 def _calendar(name, when: dt.date):
@@ -572,12 +577,15 @@ def check_number(value, what="y", limit=math.inf) -> float:
     if type(value) is float and value - value == 0.0 and abs(value) <= limit:
         return value  # the common case, without the ABC checks
     if value is None:
-        raise ValueError(f"{what} is None")
+        raise BadInput(f"{what} is None")
     if isinstance(value, (str, bytes)) or not isinstance(value, (numbers.Real, np.number)):
-        raise ValueError(f"{what} must be a number, got {type(value).__name__}")
-    v = float(value)
+        raise BadInput(f"{what} must be a number, got {type(value).__name__}")
+    try:
+        v = float(value)
+    except OverflowError:
+        raise BadInput(f"{what} is too large for a float") from None
     if not math.isfinite(v):
-        raise ValueError(f"{what} is not finite: {value!r}")
+        raise BadInput(f"{what} is not finite: {value!r}")
     if abs(v) > limit:
-        raise ValueError(f"{what} = {value!r} is beyond ±{limit:g}")
+        raise BadInput(f"{what} = {value!r} is beyond ±{limit:g}")
     return v

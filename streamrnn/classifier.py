@@ -7,6 +7,7 @@ import math
 import numpy as np
 from river import base as river_base
 
+from .errors import BadInput
 from .base import RecurrentEstimator
 from .kernels import engine as E
 
@@ -158,13 +159,13 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
 
     def _target_index(self, y) -> int:
         if y is None:
-            raise ValueError("y is None")
+            raise BadInput("y is None")
         if isinstance(y, float) and not np.isfinite(y):
-            raise ValueError(f"y is not finite: {y!r}")
+            raise BadInput(f"y is not finite: {y!r}")
         try:
             k = self._class_index.get(y)
         except TypeError:
-            raise ValueError(f"y must be hashable, got {type(y).__name__}") from None
+            raise BadInput(f"y must be hashable, got {type(y).__name__}") from None
         return k
 
     def _add_class(self, y) -> int:

@@ -278,7 +278,7 @@ def main(argv=None):
 
     try:
         return args.func(args)
-    except StateError as e:
+    except (StateError, FileNotFoundError) as e:  # user errors: one line they can act on
         print(f"streamrnn: error: {e}", file=sys.stderr)
         return 2
 

@@ -8,6 +8,7 @@ import math
 import numpy as np
 from river.time_series.base import Forecaster
 
+from .errors import BadInput
 from .base import KERNELS, RecurrentEstimator
 from .kernels import engine as E
 from .kernels import shrink
@@ -203,10 +204,10 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
 
     def _inputs(self, x: dict | None, y_lag, change) -> dict:
         if x is not None and not isinstance(x, dict):
-            raise ValueError(f"x must be a dict of features or None, got {type(x).__name__}")
+            raise BadInput(f"x must be a dict of features or None, got {type(x).__name__}")
         inputs = dict(x) if x else {}
         if Y_LAG in inputs or D_LAG in inputs:
-            raise ValueError(f"feature names {Y_LAG!r} and {D_LAG!r} are reserved")
+            raise BadInput(f"feature names {Y_LAG!r} and {D_LAG!r} are reserved")
         inputs[Y_LAG] = y_lag
         inputs[D_LAG] = change
         return inputs
@@ -297,7 +298,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
 
     def forecast(self, horizon: int, xs: list[dict] | None = None) -> list:
         if xs is not None and len(xs) != horizon:
-            raise ValueError(f"xs has {len(xs)} rows, expected horizon={horizon}")
+            raise BadInput(f"xs has {len(xs)} rows, expected horizon={horizon}")
         if horizon <= 0:
             return []
         if self._cfg is None:

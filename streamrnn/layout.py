@@ -90,7 +90,7 @@ class Config:
         cw = H if self.cell == "lstm" else 0
         return [
             (E.XMEAN, 0, (I,)),
-            (E.XM2, 0, (I,)),
+            (E.XVAR, 0, (I,)),
             (E.XCOUNT, 0, (I,)),
             (E.YSTAT, 0, (3,)),
             (E.HYPER, 0, (E.N_HYPER,)),

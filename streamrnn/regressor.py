@@ -128,7 +128,8 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
 
     def predict_learn_one(self, x: dict, y: float) -> float:
         """`predict_one(x)`, then `learn_one(x, y)`: the prequential step, in one kernel call when
-        every feature of `x` is known (the streaming runner uses it). Returns the prediction.
+        every feature of `x` is known (the streaming runner uses it). Returns the prediction; a
+        prediction that is not finite (none should ever be) is returned without learning.
 
         >>> from river import datasets, metrics
         >>> import streamrnn
@@ -147,7 +148,8 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
             if self._memo is not None:  # the buffers hold all of x: nothing for learn_one to add
                 return float(KERNELS[self.dtype].predict_learn_event(self._mem, self._meta, self._scratch, y))
         prediction = self.predict_one(x)
-        self._learn(x, y)
+        if prediction - prediction == 0.0:  # finite: a non-finite one is returned unlearned
+            self._learn(x, y)
         return prediction
 
     def predict_one(self, x: dict) -> float:

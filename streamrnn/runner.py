@@ -22,14 +22,22 @@ import signal
 import time
 
 from connectors.base import DecodeError, Event, Sink, Source
+from connectors.files import parse_timestamp
+
+from .errors import BadInput
 
 log = logging.getLogger(__name__)
 
 TASKS = ("regress", "classify", "forecast")
+DEAD_LETTER_HEAD = 64 * 1024  # bytes of a dead letter kept when the sink refuses the whole message
 
 
-class BadRecord(ValueError):
+class BadRecord(BadInput):
     """A decoded record that cannot be fed to the model (missing or ill-typed fields)."""
+
+
+class NonFinitePrediction(BadInput):
+    """The model predicted a value that is not finite (it did not learn from the event)."""
 
 
 @dataclasses.dataclass
@@ -58,7 +66,10 @@ def _number(value, what):
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, (int, float)):
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:
+            raise BadRecord(f"{what} is too large for a float") from None
     elif isinstance(value, str):
         try:
             v = float(value)
@@ -194,6 +205,7 @@ class Runner:
         self.stats = RunStats()
         self.state_key = state_key  # HMAC key of the checkpoint, or None (checksummed only)
         self._metric_warned = False
+        self.truncated_dead_letters = 0
         self.positions: dict = {}  # (topic, partition) -> last processed offset
         self._stop = False
         self._since_checkpoint = 0
@@ -288,43 +300,74 @@ class Runner:
     # ---------------------------------------------------------------- one event
     def _dead(self, event: Event, reason: str):
         self.stats.dead_lettered += 1
-        if self.dead_letter is not None:
-            headers = list(event.headers) + [("streamrnn.error", reason.encode()),
-                                             ("streamrnn.source", event.position.encode())]
+        if self.dead_letter is None:
+            return
+        headers = list(event.headers) + [("streamrnn.error", reason.encode("utf-8", "replace")),
+                                         ("streamrnn.source", event.position.encode())]
+        try:
             self.dead_letter.write_raw(event.value, key=event.key, headers=headers)
+        except Exception as e:  # e.g. too large for the dead-letter topic: keep its head and say so
+            log.warning("dead letter of %s refused by the sink (%s): writing its first %d bytes",
+                        event.position, type(e).__name__, DEAD_LETTER_HEAD)
+            headers.append(("streamrnn.truncated", f"{len(event.value)} bytes; sink refused the whole: {e}"[:500]
+                            .encode("utf-8", "replace")))
+            self.dead_letter.write_raw(event.value[:DEAD_LETTER_HEAD], key=(event.key or b"")[:1024] or None,
+                                       headers=headers)
+            self.truncated_dead_letters += 1
 
     def _predict_and_learn(self, x, y):
+        """Predict, then learn; a prediction that is not finite is refused before the model learns
+        (so the model is as it was) and the event dead-lettered."""
         model = self.model
         if self.task == "forecast":
             forecast = model.forecast(self.horizon, [x] * self.horizon if x else None)
+            if not all(math.isfinite(v) for v in forecast):
+                raise NonFinitePrediction("the model forecast a non-finite value")
             model.learn_one(y, x or None)
             return forecast[0], {"forecast": forecast} if self.horizon > 1 else {}
         if self.task == "classify":
             proba = model.predict_proba_one(x)
+            if not all(math.isfinite(p) for p in proba.values()):
+                raise NonFinitePrediction("the model gave a non-finite probability")
             label = max(proba, key=proba.get) if proba else None
             model.learn_one(x, y)
             return label, {"proba": proba}
         fused = getattr(model, "predict_learn_one", None)  # streamrnn's regressor: one kernel call
         if fused is not None:
-            return fused(x, y), {}
+            pred = fused(x, y)  # learns only from a finite prediction
+            if not math.isfinite(pred):
+                raise NonFinitePrediction("the model predicted a non-finite value")
+            return pred, {}
         pred = model.predict_one(x)
+        if not math.isfinite(pred):
+            raise NonFinitePrediction("the model predicted a non-finite value")
         model.learn_one(x, y)
         return pred, {}
 
     def process(self, event: Event) -> dict | None:
-        """Handle one event; returns the prediction record, or None if it was dead-lettered."""
+        """Handle one event; returns the prediction record, or None if it was dead-lettered.
+
+        Bad input (a :class:`~connectors.base.DecodeError` or :class:`~streamrnn.BadInput`) is
+        dead-lettered with its reason; anything else is a bug and propagates, and the event is not
+        counted as processed (a restart sees it again)."""
+        out = self._handle(event)
         self.stats.events_in += 1
         self.positions[(event.topic, event.partition)] = event.offset
         self._since_checkpoint += 1
+        return out
+
+    def _handle(self, event: Event) -> dict | None:
         if len(event.value) > self.max_message_bytes:
             self._dead(event, f"oversized message: {len(event.value)} bytes > {self.max_message_bytes}")
             return None
         try:
             record = self.source.decode(event)
             self._record = record
+            if self.timestamp_field is not None and record.get(self.timestamp_field) is not None:
+                parse_timestamp(record[self.timestamp_field])
             x, y = self.reader.read(record)
             y_pred, extra = self._predict_and_learn(x, y)
-        except (DecodeError, BadRecord, ValueError) as e:
+        except (DecodeError, BadInput) as e:
             # estimators validate before they change anything, so the model is untouched
             self._dead(event, str(e))
             return None
@@ -361,6 +404,7 @@ class Runner:
         start = time.monotonic()
         elapsed_before = self.stats.elapsed
         processed = 0
+        failed = True
         try:
             for event in self.source:
                 if event is not None:
@@ -376,9 +420,17 @@ class Runner:
                     self.checkpoint()
                 if self._stop or (max_events is not None and processed >= max_events):
                     break
+            failed = False
         finally:
             self.stats.elapsed = elapsed_before + time.monotonic() - start
-            self.checkpoint()
+            if failed:
+                # a bug, not bad input: what was written goes out (at-least-once), but no checkpoint
+                # claims the events since the last one, so a restart processes them again
+                self.sink.flush()
+                if self.dead_letter is not None:
+                    self.dead_letter.flush()
+            else:
+                self.checkpoint()
             if bar is not None:
                 bar.update(processed % 1000)
                 bar.close()

@@ -48,7 +48,7 @@ RNN, GRU, LSTM = 0, 1, 2
 # the gradient of the dense ones mirrors them at the same offsets in scratch
 WX, WH, BX, BH, WY, BY, EMB = range(7)
 # the rest of the state
-XMEAN, XM2, XCOUNT, YSTAT, HYPER, XS, HS, CS, ACT, AUX, YS, TOK = range(7, 19)
+XMEAN, XVAR, XCOUNT, YSTAT, HYPER, XS, HS, CS, ACT, AUX, YS, TOK = range(7, 19)
 # scratch
 DAX, DAH, DHIN, DXB, CARRY, DOUT, OUT, PX, PH, PC, PACT, PAUX, DEMB, GEROWS, TOUCHED, MARK = range(19, 35)
 # the estimator's input buffers live in scratch too, so a call passes three arrays, not seven
@@ -66,7 +66,9 @@ N_KINDS = 46
 LR, CLIP_NORM, BETA1, BETA2, EPS, MOMENTUM, RHO, HUBER_DELTA, X_CLIP, NG_LR = range(10)
 N_HYPER = 10
 
-# YSTAT block: count, mean, sum of squared deviations (Welford)
+# YSTAT block: count, mean, variance (Welford's update, with the variance itself kept rather than the
+# sum of squared deviations: the sum grows with the count and overflowed after some millions of
+# extreme but accepted values; the variance stays below the square of the largest deviation)
 MIN_VAR = 1e-12
 
 
@@ -100,11 +102,9 @@ def _cube(arr, meta, kind, layer, a, b, c):
 
 
 @kernel
-def _std(count, m2):
-    if count > 1.0:
-        var = m2 / count
-        if var > MIN_VAR:
-            return np.sqrt(var)
+def _std(count, var):
+    if count > 1.0 and var > MIN_VAR:
+        return np.sqrt(var)
     return 1.0
 
 
@@ -122,7 +122,7 @@ def normalise_input(mem, meta, x, present, dest, update):
             dest[i] = x[i] if present[i] != 0 else 0.0
         return
     mean = _vec(mem, meta, XMEAN, 0, n_in)
-    m2 = _vec(mem, meta, XM2, 0, n_in)
+    var = _vec(mem, meta, XVAR, 0, n_in)
     count = _vec(mem, meta, XCOUNT, 0, n_in)
     hyper = _vec(mem, meta, HYPER, 0, N_HYPER)
     clip = hyper[X_CLIP]
@@ -134,7 +134,7 @@ def normalise_input(mem, meta, x, present, dest, update):
         if count[i] == 0.0:
             z = 0.0
         else:
-            z = (v - mean[i]) / _std(count[i], m2[i])
+            z = (v - mean[i]) / _std(count[i], var[i])
             if z > clip:
                 z = clip
             elif z < -clip:
@@ -146,7 +146,7 @@ def normalise_input(mem, meta, x, present, dest, update):
             n = count[i] + 1.0
             d = v - mean[i]
             mean[i] += d / n
-            m2[i] += d * (v - mean[i])
+            var[i] += (d * (v - mean[i]) - var[i]) / n
             count[i] = n
 
 
@@ -159,7 +159,7 @@ def normalise_target(mem, meta, y, update):
         n = s[0] + 1.0
         d = y - s[1]
         s[1] += d / n
-        s[2] += d * (y - s[1])
+        s[2] += (d * (y - s[1]) - s[2]) / n
         s[0] = n
     return (y - s[1]) / _std(s[0], s[2])
 
@@ -592,8 +592,11 @@ def predict_event(mem, meta, scratch):
 @kernel
 def predict_learn_event(mem, meta, scratch, y):
     """:func:`predict_event` then :func:`learn_event` on the input in scratch, in one call (the
-    learn step takes the prediction's forward); returns the prediction (the regression head's)."""
-    predict_event(mem, meta, scratch)
+    learn step takes the prediction's forward); returns the prediction (the regression head's).
+    A prediction that is not finite is returned without learning."""
+    p = predict_event(mem, meta, scratch)
+    if not np.isfinite(p):
+        return p  # not learned: the caller refuses the event, and the model stays as it was
     learn_event(mem, meta, scratch, y)
     return _vec(scratch, meta, POUT, 0, 1)[0]
 
