@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import math
@@ -239,6 +240,17 @@ class RecurrentEstimator:
             state["_meta"], state["_mem"] = header.tobytes(), values.tobytes()
         return state
 
+    def clone(self, new_params=None, include_attributes=False):
+        """River's clone; with ``include_attributes``, the learned state as a deep copy has it (River
+        copies attribute by attribute, which would part the input buffers from the scratch array
+        whose views they are)."""
+        clone = super().clone(new_params)
+        if include_attributes:
+            state = self.__getstate__()  # arrays as bytes: the clone builds its own, and its views
+            state.update(clone._get_params())
+            clone.__setstate__(copy.deepcopy(state))
+        return clone
+
     # arrays of the state, as raw bytes in a pickle (dtype None: the model's), see persist
     _STATE_ARRAYS = {"_meta": np.int64, "_mem": None}
 
@@ -322,7 +334,7 @@ class RecurrentEstimator:
         if not isinstance(x, dict):
             raise BadInput(f"x must be a dict of features, got {type(x).__name__}")
         if self._cfg is None:
-            self._resize()
+            return self._vectorize_first(x, learn)
         if self._holds(x):
             return
         self._memo = None  # the buffers are about to change
@@ -417,6 +429,19 @@ class RecurrentEstimator:
             self._memo = None if skipped else dict(x)
             if not skipped and cols is not None and len(cols) == len(x):
                 self._fast = (tuple(x), cols, limit)
+
+    def _vectorize_first(self, x: dict, learn: bool):
+        """:meth:`_vectorize` of the first input: the state is allocated (and initialised from the
+        generator) to fill it, and dropped again if ``x`` is refused."""
+        generator = self._rng.bit_generator.state
+        self._resize()
+        try:
+            self._vectorize(x, learn)
+        except BadInput:
+            for name in ("_cfg", "_meta", "_mem", "_scratch") + self._TRANSIENT:
+                setattr(self, name, None)
+            self._rng.bit_generator.state = generator
+            raise
 
     def _holds(self, x) -> bool:
         """Whether the input buffers hold ``x`` already: predict_one then learn_one on the same x

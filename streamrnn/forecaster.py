@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 
@@ -302,7 +303,11 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         if horizon <= 0:
             return []
         if self._cfg is None:
-            # nothing learned yet: persistence, or 0 before the first value
+            # nothing learned yet: persistence, or 0 before the first value; but x is refused as
+            # it would be later (checked on a copy: filling the inputs would allocate the state)
+            probe = copy.deepcopy(self)
+            for x in xs or ():
+                probe._encode(x, 0.0, 0.0, learn=False)
             return [self._last_y if self._last_y is not None else 0.0] * horizon
         level = self._last_y if self._last_y is not None else 0.0
         weight = 1.0

@@ -3,7 +3,6 @@
 import collections
 import json
 import math
-import pickle
 import signal
 import subprocess
 import sys
