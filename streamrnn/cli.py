@@ -15,10 +15,14 @@ URIs:
   river:NAME                            a dataset shipped with River, e.g. river:TrumpApproval
   null:                                 discard (sink)
 
-Kafka client settings (security included) pass through to kafka-python with
---kafka-option KEY=VALUE (repeatable), or as STREAMRNN_KAFKA_<KEY> environment variables, e.g.
-  --kafka-option security_protocol=SASL_SSL --kafka-option sasl_mechanism=PLAIN
-  --kafka-option sasl_plain_username=me --kafka-option sasl_plain_password=secret
+Kafka client settings pass through to kafka-python with --kafka-option KEY=VALUE (repeatable),
+e.g. --kafka-option security_protocol=SASL_SSL. Credentials never go on a command line (every user
+sees it): put them in a properties file given with --kafka-config FILE
+  security.protocol=SASL_SSL
+  sasl.mechanism=PLAIN
+  sasl.username=me
+  sasl.password=...
+or in STREAMRNN_KAFKA_<KEY> environment variables (STREAMRNN_KAFKA_SASL_PLAIN_PASSWORD=...).
 
 Example, live regression from one topic to another, resumable:
   streamrnn run --source kafka://127.0.0.1:9092/sensors --sink kafka://127.0.0.1:9092/predictions \\

@@ -105,9 +105,9 @@ def test_sigterm_and_restart_lose_nothing(kafka_bootstrap, tmp_path):
 
 
 def test_bad_messages_go_to_the_dead_letter_topic(kafka_bootstrap, tmp_path):
-    good = [b'{"ts": "t", "temp": %d.5, "load": %d, "kind": "a"}' % (i, i % 3) for i in range(200)]
-    bad = [b"{oops", b'{"load": 1, "kind": "a", "ts": "t"}', b'{"temp": 1, "load": "x", "ts": "t"}',
-           b'{"temp": "inf", "load": 1, "ts": "t"}', b"\xff\xfe\x00", b'{"temp": 1, "load": 1, "pad": "' + b"z" * 5000 + b'"}']
+    good = [b'{"ts": "2024-01-01T00:00:00", "temp": %d.5, "load": %d, "kind": "a"}' % (i, i % 3) for i in range(200)]
+    bad = [b"{oops", b'{"load": 1, "kind": "a", "ts": "2024-01-01T00:00:00"}', b'{"temp": 1, "load": "x", "ts": "2024-01-01T00:00:00"}',
+           b'{"temp": "inf", "load": 1, "ts": "2024-01-01T00:00:00"}', b"\xff\xfe\x00", b'{"temp": 1, "load": 1, "pad": "' + b"z" * 5000 + b'"}']
     reasons = ["malformed JSON", "missing target field 'temp'", "feature 'load' is not numeric",
                "target 'temp' is not finite", "malformed JSON", "oversized message"]
     stream, expect = [], {}
