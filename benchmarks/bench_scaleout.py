@@ -16,7 +16,8 @@
 - Memory per key model: the serialised size of one LSTM hidden 32, truncation 16, Adam, float32
   forecaster (what the state store and the cold cache hold), and its live arrays.
 - Restore time: 10,000 key models written to a changelog partition, then read back by
-  ``ChangelogStore.restore`` (what a worker does when a partition is assigned to it).
+  ``restore_partition`` over a changelog store, every record checked (what a worker does when a
+  partition is assigned to it).
 
     python benchmarks/bench_scaleout.py [--events 150000] [--keys 1000] [--rounds 3] [--restore-models 10000]
 """
@@ -40,7 +41,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import streamrnn  # noqa: E402
-from streamrnn.state import ChangelogStore, ConfluentChangelogStore, dumps  # noqa: E402
+from connectors.changelog import ChangelogStore, ConfluentChangelogStore  # noqa: E402
+from streamrnn import persist  # noqa: E402
+from streamrnn.state import restore_partition, write_partition  # noqa: E402
 
 MODEL = ["--hidden-size", "32", "--update-every", "4", "--seed", "0"]
 # Producer linger of the workers' prediction and changelog producers: a throughput setting. At
@@ -164,23 +167,24 @@ def restore_time(bootstrap, n_models, client):
     model = streamrnn.RecurrentForecaster(hidden_size=32, truncation=16, dtype="float32", seed=0)
     for t in range(100):
         model.learn_one(math.sin(t / 5))
-    blob = dumps(model)
+    blobs = {f"k{j}": persist.dumps(model, key=f"k{j}") for j in range(n_models)}
+    blob = blobs["k0"]
     cls = ConfluentChangelogStore if client == "confluent" else ChangelogStore
     store = cls(bootstrap, f"so-changelog-{uuid.uuid4().hex[:6]}")
     store.ensure_topic(1)
     start = time.perf_counter()
     for i in range(0, n_models, 500):
-        store.write("in", 0, {f"k{j}": blob for j in range(i, min(i + 500, n_models))}, i)
+        write_partition(store, "in", 0, {f"k{j}": blobs[f"k{j}"] for j in range(i, min(i + 500, n_models))}, i)
         store.flush()
     write = time.perf_counter() - start
     start = time.perf_counter()
-    models, marker = store.restore("in", 0)
+    state = restore_partition(store, "in", 0)  # reads and checks every record
     read = time.perf_counter() - start
     start = time.perf_counter()
-    live = {k: __import__("pickle").loads(b) for k, b in models.items()}
+    live = {k: persist.loads(b) for k, b in state.models.items()}
     revive = time.perf_counter() - start
     store.close()
-    assert len(live) == n_models
+    assert len(live) == n_models and not state.rejected
     return len(blob), model._mem.nbytes, write, read, revive
 
 

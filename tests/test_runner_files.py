@@ -1,7 +1,6 @@
 """The runner over file connectors: prequential predictions, dead letters, checkpoints."""
 
 import json
-import pickle
 import time
 
 import numpy as np

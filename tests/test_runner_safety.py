@@ -90,3 +90,34 @@ def test_a_bug_stops_the_run_and_is_not_dead_lettered(tmp_path):
     from streamrnn import persist
 
     assert persist.unpack_document(ckpt.read_bytes())[0]["positions"][0][2] == 3
+
+
+def test_a_dead_letter_the_sink_refuses_whole_is_written_truncated_with_the_reason(tmp_path):
+    class SmallSink(ListSink):  # like a topic whose size limit is below the message's
+        def write_raw(self, value, key=None, headers=None):
+            if len(value) > 100_000:
+                raise RuntimeError("MessageSizeTooLarge")
+            super().write_raw(value, key, headers)
+
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b'{"y": 1.0, "x": 1.0}\n{"y": 1.0, "x": "' + b"z" * 300_000 + b'"}\n')
+    dead = SmallSink()
+    stats = Runner(JsonlSource(path), ListSink(), streamrnn.RecurrentRegressor(hidden_size=4), task="regress",
+                   target="y", dead_letter=dead, max_message_bytes=200_000).run(handle_signals=False)
+    assert stats.balanced and stats.dead_lettered == 1 and len(dead.records) == 1
+    headers = dict(dead.records[0]["headers"])
+    assert b"oversized" in headers["streamrnn.error"] and b"300" in headers["streamrnn.truncated"]
+    assert len(dead.records[0]["value"]) == 64 * 1024
+
+
+def test_an_unreachable_broker_is_not_an_idle_stream():
+    from connectors.kafka import GroupSource
+
+    source = GroupSource()
+    source._join(["t"], 0.0, None, None, "127.0.0.1:1")  # nothing listens on port 1
+    source.assigned.add(("t", 0))
+    time.sleep(0.01)
+    assert not source._idle()
+    source.bootstrap_servers = ""
+    time.sleep(0.01)
+    assert source._idle()

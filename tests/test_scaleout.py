@@ -220,7 +220,7 @@ def test_changelog_stores_round_trip_on_both_clients(kafka_bootstrap):
 def test_models_of_a_checkpoint_without_its_marker_are_ignored():
     """A worker killed in the middle of a checkpoint wrote some models but not the marker: they
     would have its events learned twice when the next owner replays from the older marker."""
-    from streamrnn.state import MARKER, _Versions, _changelog_records
+    from streamrnn.state import _Versions, _changelog_records
 
     a10, a20, b20 = (persist.dumps(_learned(n), key=k) for n, k in ((1, "a"), (2, "a"), (2, "b")))
     v = _Versions("t")
