@@ -357,7 +357,7 @@ class RecurrentEstimator:
         cols = []  # the dense column of each value of x, in x's order, while all are plain numbers
         skipped = False  # an unknown feature left out (learn=False): the buffers are not all of x
         for name, value in x.items():
-            if type(name) is not str and type(name) is not int:
+            if type(name) is not str and (not isinstance(name, (str, int)) or isinstance(name, bool)):
                 # (name, category) tuples are the keys of one-hot and calendar inputs
                 raise BadInput(f"feature names must be strings or integers, got {type(name).__name__} {name!r}")
             kind = type(value)

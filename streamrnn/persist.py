@@ -173,6 +173,8 @@ def encode(value, objects=False, depth=0):
     kind = type(value)
     if value is None or kind is bool or kind is str or kind is int:
         return value
+    if isinstance(value, str):  # e.g. numpy's str_, as feature names from a numpy array
+        return str(value)
     if kind is float or isinstance(value, np.floating):
         v = float(value)
         return v if math.isfinite(v) else {"float": repr(v)}
