@@ -352,7 +352,19 @@ def model_parts(model) -> tuple[dict, list]:
 
 
 def model_from(fields: dict, arrays: dict):
-    """The estimator a document describes, once everything in it is checked."""
+    """The estimator a document describes, once everything in it is checked (:class:`StateError`
+    otherwise)."""
+    try:
+        return _model_from(fields, arrays)
+    except StateError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as e:
+        raise StateError(f"invalid model state: {str(e)[:120]}") from None
+
+
+def _model_from(fields, arrays):
+    if type(fields) is not dict:
+        raise StateError("model header is not a mapping")
     cls = _classes().get(fields.get("class"))
     if cls is None:
         raise StateError(f"unknown model class {str(fields.get('class'))[:40]!r}")
@@ -398,10 +410,5 @@ def loads(blob, secret: bytes | None = None, with_fields=False):
     header, arrays = unpack_document(blob, secret)
     if header.get("kind") != "model":
         raise StateError(f"expected a model, got a {str(header.get('kind'))[:20]!r} document")
-    try:
-        model = model_from(header, arrays)
-    except StateError:
-        raise
-    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
-        raise StateError(f"invalid model state: {str(e)[:120]}") from None
+    model = model_from(header, arrays)
     return (model, header) if with_fields else model
