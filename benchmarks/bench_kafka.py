@@ -9,12 +9,16 @@
    worker uses, so that they are not the bottleneck.
 2. Throughput: N events are produced to a topic first; one `streamrnn run` worker (LSTM hidden 32,
    update_every 4) consumes, predicts, learns and produces a prediction per event. Events/s =
-   predictions / (time of the last prediction - time of the first), from the output records'
-   timestamps, so start-up and the idle wait at the end do not count.
+   predictions / (time of the last prediction - time of the first), from the times the broker
+   appended the output records, so start-up and the idle wait at the end do not count.
+3. Guarantees: the throughput run at at-least-once and at exactly-once (``--guarantee
+   exactly-once``: one Kafka transaction per checkpoint interval, the output read back
+   read_committed), alternating, ``--rounds`` times each; medians and their ratio.
 
 The broker, the worker and the load generator share this 2-core machine.
 
     python benchmarks/bench_kafka.py [--kafka-client confluent] [--events 200000] [--rate 5000] [--seconds 20] [--warmup 60]
+    python benchmarks/bench_kafka.py --throughput-only --rounds 3 --events 100000   # the guarantees side by side
     python benchmarks/bench_kafka.py --bootstrap HOST:PORT    # an existing broker
 """
 
@@ -40,9 +44,9 @@ sys.path.insert(0, os.path.dirname(HERE))
 MODEL = ["--cell", "lstm", "--hidden-size", "32", "--update-every", "4", "--seed", "0"]
 
 
-def topic(bootstrap, name, partitions=1):
+def topic(bootstrap, name, partitions=1, config=None):
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    admin.create_topics([NewTopic(name, partitions, 1)])
+    admin.create_topics([NewTopic(name, partitions, 1, topic_configs=config or {})])
     admin.close()
     return name
 
@@ -62,17 +66,20 @@ def worker(bootstrap, src, out, group, *extra):
     return subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
 
 
-def throughput(bootstrap, n):
-    src, out = topic(bootstrap, f"tp-in-{uuid.uuid4().hex[:6]}"), f"tp-out-{uuid.uuid4().hex[:6]}"
+def throughput(bootstrap, n, guarantee="at-least-once"):
+    # the output stamped by the broker as it appends (a producer's own stamp is taken when a record is
+    # queued, which leaves out what it still has to send when the run ends)
+    src = topic(bootstrap, f"tp-in-{uuid.uuid4().hex[:6]}")
+    out = topic(bootstrap, f"tp-out-{uuid.uuid4().hex[:6]}", config={"message.timestamp.type": "LogAppendTime"})
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024)
     for t in range(n):
         producer.send(src, event(t))
     producer.flush()
     producer.close()
-    w = worker(bootstrap, src, out, f"tp-{uuid.uuid4().hex[:6]}", "--idle-timeout", "5")
+    w = worker(bootstrap, src, out, f"tp-{uuid.uuid4().hex[:6]}", "--idle-timeout", "5", "--guarantee", guarantee)
     _, err = w.communicate()
     consumer = KafkaConsumer(out, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             consumer_timeout_ms=5000, group_id=None)
+                             consumer_timeout_ms=5000, group_id=None, isolation_level="read_committed")
     stamps = [m.timestamp for m in consumer]
     consumer.close()
     assert len(stamps) == n, (len(stamps), err[-2000:])
@@ -173,6 +180,8 @@ def main(argv=None):
     ap.add_argument("--kafka-client", default="kafka-python", choices=["kafka-python", "confluent"])
     ap.add_argument("--warmup", type=float, default=60, help="seconds of offered load before latency counts")
     ap.add_argument("--latency-only", action="store_true")
+    ap.add_argument("--throughput-only", action="store_true", help="skip the latency run")
+    ap.add_argument("--rounds", type=int, default=1, help="throughput runs per guarantee, alternating")
     args = ap.parse_args(argv)
     CLIENT[:] = ["--kafka-client", args.kafka_client]
     broker = None
@@ -186,16 +195,25 @@ def main(argv=None):
         # latency first: its warm-up also warms the broker. A fresh broker's JVM spends a minute
         # compiling its hot paths, on the cores the worker needs (measured here: p99 120-150 ms
         # after a 10 s warm-up, 5 ms after 60 s), and a production broker is long past that.
-        offered, n, (w50, w99), (e50, e99) = latency(bootstrap, args.rate, args.seconds, args.warmup)
-        print(f"[{args.kafka_client}] latency at {offered:,.0f} events/s offered ({n:,} events after a {args.warmup:.0f} s "
-              f"warm-up), broker clock (ms resolution):\n  event appended -> prediction appended: median {w50:.1f} ms, "
-              f"p99 {w99:.1f} ms\n  event offered -> prediction appended (with the load producer's 5 ms linger): "
-              f"median {e50:.1f} ms, p99 {e99:.1f} ms", flush=True)
+        if not args.throughput_only:
+            offered, n, (w50, w99), (e50, e99) = latency(bootstrap, args.rate, args.seconds, args.warmup)
+            print(f"[{args.kafka_client}] latency at {offered:,.0f} events/s offered ({n:,} events after a "
+                  f"{args.warmup:.0f} s warm-up), broker clock (ms resolution):\n  event appended -> prediction "
+                  f"appended: median {w50:.1f} ms, p99 {w99:.1f} ms\n  event offered -> prediction appended (with "
+                  f"the load producer's 5 ms linger): median {e50:.1f} ms, p99 {e99:.1f} ms", flush=True)
         if not args.latency_only:
-            eps, summary = throughput(bootstrap, args.events)
-            print(f"[{args.kafka_client}] throughput: {eps:,.0f} events/s per worker (consume + predict + learn + "
-                  f"produce, LSTM-32, TBPTT(4,16), {args.events:,} events)")
-            print("  worker: " + " | ".join(summary))
+            rates = {"at-least-once": [], "exactly-once": []}
+            for _ in range(args.rounds):
+                for guarantee in rates:
+                    eps, summary = throughput(bootstrap, args.events, guarantee)
+                    rates[guarantee].append(eps)
+                    print(f"  {guarantee}: {eps:,.0f} events/s | " + " | ".join(summary), flush=True)
+            medians = {g: statistics.median(v) for g, v in rates.items()}
+            print(f"[{args.kafka_client}] throughput per worker (consume + predict + learn + produce, LSTM-32, "
+                  f"TBPTT(4,16), {args.events:,} events, median of {args.rounds}):")
+            for g, m in medians.items():
+                print(f"  {g:14s} {m:10,.0f} events/s")
+            print(f"  exactly-once / at-least-once: {medians['exactly-once'] / medians['at-least-once']:.3f}")
     finally:
         if broker is not None:
             broker.stop()

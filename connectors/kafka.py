@@ -6,7 +6,8 @@ with ``acks='all'`` and idempotence, and keeps message keys and headers.
 
 Client settings (security included) pass through to kafka-python: ``client_options`` such as
 ``security_protocol='SASL_SSL'``, ``sasl_mechanism='PLAIN'``, ``sasl_plain_username``, ... ;
-:func:`client_options_from_env` reads them from ``STREAMRNN_KAFKA_<OPTION>`` variables.
+:mod:`connectors.kafka_settings` reads them from properties files and ``STREAMRNN_KAFKA_<OPTION>``
+variables.
 """
 
 from __future__ import annotations
@@ -17,96 +18,10 @@ import time
 from typing import Callable, Iterator
 
 from .base import Event, Sink, Source, encode_json
+from .kafka_settings import ENV_PREFIX, options_for
+from .transaction import TRANSACTION_TIMEOUT_MS, Transaction
 
 log = logging.getLogger(__name__)
-
-ENV_PREFIX = "STREAMRNN_KAFKA_"
-_INT_OPTIONS = {"request_timeout_ms", "session_timeout_ms", "heartbeat_interval_ms", "max_poll_records",
-                "max_poll_interval_ms", "linger_ms", "batch_size", "retries", "fetch_max_bytes",
-                "max_partition_fetch_bytes", "max_request_size", "metadata_max_age_ms", "reconnect_backoff_ms",
-                "reconnect_backoff_max_ms", "retry_backoff_ms", "api_version_auto_timeout_ms"}
-
-
-def parse_option(text: str) -> tuple[str, object]:
-    """``key=value`` -> (key, value), with integers and booleans converted."""
-    key, sep, value = text.partition("=")
-    if not sep:  # the text may be a secret typed in the wrong place: never echo it
-        raise ValueError(f"expected a Kafka setting as key=value, got text without '=' ({len(text)} characters)")
-    key = key.strip()
-    key = key if "." in key else key.replace("-", "_").lower()
-    value = value.strip()
-    if key in _INT_OPTIONS or value.isdigit():
-        try:
-            return key, int(value)
-        except ValueError:
-            raise ValueError(f"Kafka setting {key} must be an integer") from None
-    if value.lower() in ("true", "false"):
-        return key, value.lower() == "true"
-    return key, value
-
-
-# librdkafka / Java client names a properties file may use -> kafka-python's
-_FROM_PROPERTIES = {"sasl.username": "sasl_plain_username", "sasl.password": "sasl_plain_password",
-                    "ssl.ca.location": "ssl_cafile", "ssl.certificate.location": "ssl_certfile",
-                    "ssl.key.location": "ssl_keyfile", "ssl.key.password": "ssl_password"}
-
-
-def read_client_config(path) -> dict:
-    """Kafka client settings from a properties file (``key=value`` lines, ``#`` or ``!`` comments),
-    the Kafka clients' convention for keeping credentials off the command line. Dotted names are
-    read as kafka-python's (``security.protocol`` -> ``security_protocol``) where kafka-python
-    knows them, and passed to librdkafka as they are otherwise."""
-    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-
-    known = set(KafkaConsumer.DEFAULT_CONFIG) | set(KafkaProducer.DEFAULT_CONFIG) | set(KafkaAdminClient.DEFAULT_CONFIG)
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except OSError as e:
-        raise ValueError(f"cannot read the Kafka config file {path!r}: {e.strerror}") from None
-    out = {}
-    for number, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line[0] in "#!":
-            continue
-        if "=" not in line:
-            raise ValueError(f"{path}, line {number}: expected key=value")
-        key, value = parse_option(line)
-        dotted = line.partition("=")[0].strip()
-        if dotted in _FROM_PROPERTIES:
-            key = _FROM_PROPERTIES[dotted]
-        elif "." in dotted and dotted.replace(".", "_") in known:
-            key = dotted.replace(".", "_")
-        elif "." in dotted:
-            key = dotted
-        out[key] = value
-    return out
-
-
-def options_for(client_class, options: dict | None) -> dict:
-    """The subset of ``options`` that ``client_class`` (KafkaConsumer, KafkaProducer,
-    KafkaAdminClient) accepts: one set of settings serves every client of a worker. A setting no
-    client knows is an error."""
-    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-
-    options = {k: v for k, v in (options or {}).items() if "." not in k}  # dotted: librdkafka's own
-    known = set(KafkaConsumer.DEFAULT_CONFIG) | set(KafkaProducer.DEFAULT_CONFIG) | set(KafkaAdminClient.DEFAULT_CONFIG)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ValueError(f"unknown Kafka client settings: {', '.join(unknown)}")
-    return {k: v for k, v in options.items() if k in client_class.DEFAULT_CONFIG}
-
-
-def client_options_from_env(environ=None) -> dict:
-    """kafka-python options from ``STREAMRNN_KAFKA_SECURITY_PROTOCOL=SASL_SSL`` and the like."""
-    environ = os.environ if environ is None else environ
-    out = {}
-    for name, value in environ.items():
-        if name.startswith(ENV_PREFIX) and name != ENV_PREFIX + "BOOTSTRAP_SERVERS":
-            k, v = parse_option(f"{name[len(ENV_PREFIX):]}={value}")
-            out[k] = v
-    return out
-
 
 class GroupSource(Source):
     """What a Kafka source keeps of its consumer-group membership, whichever client it uses: the
@@ -195,6 +110,9 @@ class KafkaSource(GroupSource):
     topic that still has no partition after ``metadata_wait`` is joined without (the race is
     then possible again).
 
+    ``read_committed``: skip the records of aborted transactions, and wait for open ones (the
+    input of an exactly-once worker; see :mod:`connectors.transaction`).
+
     ``join_timeout`` (seconds): a consumer whose first group join has not completed that long after
     it subscribed is closed and replaced by a new one (counted in ``rejoins``): a guard for a
     coordinator that never answers. A member that never joined owns nothing to lose.
@@ -213,6 +131,7 @@ class KafkaSource(GroupSource):
         on_revoke: Callable | None = None,
         join_timeout: float | None = 120.0,
         metadata_wait: float = 10.0,
+        read_committed: bool = False,
     ):
         from kafka import KafkaConsumer
 
@@ -227,6 +146,7 @@ class KafkaSource(GroupSource):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=max_poll_records,
+            isolation_level="read_committed" if read_committed else "read_uncommitted",
         )
         self._options.update(options_for(KafkaConsumer, client_options))
         self._connect()
@@ -328,18 +248,72 @@ class KafkaSource(GroupSource):
             {TopicPartition(t, p): OffsetAndMetadata(o + 1, "", -1) for (t, p), o in positions.items()}
         )
 
+    def committed(self, topic, partition):
+        """The group's committed offset of ``topic``/``partition`` (the next to read), or None."""
+        from kafka.structs import TopicPartition
+
+        return self.consumer.committed(TopicPartition(topic, partition))
+
+    def group_metadata(self):
+        """What a transaction needs to commit offsets for this member (KIP-447 fencing)."""
+        return self.consumer.group_metadata()
+
     def close(self):
         self.consumer.close(autocommit=False)
 
 
+class KafkaTransaction(Transaction):
+    """A kafka-python transactional producer (see :mod:`connectors.transaction`)."""
+
+    def __init__(self, bootstrap_servers, transactional_id, client_options=None,
+                 timeout_ms=TRANSACTION_TIMEOUT_MS, max_request_bytes=16 * 1024 * 1024):
+        from kafka import KafkaProducer
+
+        super().__init__(transactional_id)
+        # a longer linger than the at-least-once sink's: output is visible at the commit anyway, and
+        # fuller batches leave the worker's thread more of the GIL
+        options = dict(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=50, batch_size=1024 * 1024,
+                       enable_idempotence=True, transactional_id=transactional_id,
+                       transaction_timeout_ms=timeout_ms, max_request_size=max_request_bytes)
+        options.update(options_for(KafkaProducer, client_options))
+        self.producer = KafkaProducer(**options)
+        self.producer.init_transactions()  # fences an earlier producer of this id, aborting its transaction
+
+    def _begin(self):
+        self.producer.begin_transaction()
+
+    def _send(self, topic, value, key, headers, partition):
+        self.producer.send(topic, value=value, key=key, headers=headers, partition=partition)
+
+    def _send_offsets(self, offsets, group_metadata):
+        from kafka.structs import OffsetAndMetadata, TopicPartition
+
+        self.producer.send_offsets_to_transaction(
+            {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()}, group_metadata)
+
+    def _commit(self):
+        self.producer.commit_transaction()
+
+    def _abort(self):
+        self.producer.abort_transaction()
+
+    def close(self):
+        self.abort("closed with the transaction open")
+        self.producer.close()
+
+
 class KafkaSink(Sink):
-    """Produce records as JSON to ``topic`` with ``acks='all'``; keys and headers are kept."""
+    """Produce records as JSON to ``topic`` with ``acks='all'``; keys and headers are kept. With a
+    ``transaction`` (:class:`KafkaTransaction`), records go into it and are delivered when it commits."""
 
     def __init__(self, bootstrap_servers: str, topic: str, client_options: dict | None = None, linger_ms: int = 5,
-                 batch_size: int = 256 * 1024):
+                 batch_size: int = 256 * 1024, transaction: Transaction | None = None):
         from kafka import KafkaProducer
 
         self.topic = topic
+        self.transaction = transaction
+        if transaction is not None:
+            return
         options = dict(
             bootstrap_servers=bootstrap_servers,
             acks="all",
@@ -355,6 +329,9 @@ class KafkaSink(Sink):
         self._pending: list = []
 
     def write_raw(self, value, key=None, headers=None):
+        if self.transaction is not None:
+            self.transaction.send(self.topic, value, key, headers)
+            return
         self._pending.append(self.producer.send(self.topic, value=value, key=key, headers=headers or None))
 
     def write(self, record, key=None, headers=None):
@@ -362,7 +339,9 @@ class KafkaSink(Sink):
 
     def flush(self):
         """Block until every record written so far is acknowledged by all in-sync replicas;
-        raise if any was not."""
+        raise if any was not. (In a transaction: nothing to do; the commit delivers.)"""
+        if self.transaction is not None:
+            return
         self.producer.flush()
         pending, self._pending = self._pending, []
         errors = [f.exception for f in pending if f.failed()]
@@ -370,6 +349,8 @@ class KafkaSink(Sink):
             raise RuntimeError(f"{len(errors)} records were not delivered: {errors[0]!r}")
 
     def close(self):
+        if self.transaction is not None:
+            return  # its owner closes the transaction
         try:
             self.flush()
         finally:

@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 
 from .base import Event, Sink, encode_json
 from .kafka import GroupSource
+from .transaction import TRANSACTION_TIMEOUT_MS, Transaction
 
 # kafka-python option -> librdkafka property, where the names differ beyond '_' -> '.'
 _RENAMES = {
@@ -32,9 +33,10 @@ _RENAMES = {
     "max_request_size": "message.max.bytes",
 }
 _CONSUMER_ONLY = {"session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms", "fetch.wait.max.ms",
-                  "fetch.min.bytes", "auto.offset.reset", "group.id", "enable.auto.commit", "max.partition.fetch.bytes"}
+                  "fetch.min.bytes", "auto.offset.reset", "group.id", "enable.auto.commit", "max.partition.fetch.bytes",
+                  "isolation.level"}
 _PRODUCER_ONLY = {"linger.ms", "batch.size", "acks", "enable.idempotence", "compression.type", "retries",
-                  "message.max.bytes", "queue.buffering.max.messages"}
+                  "message.max.bytes", "queue.buffering.max.messages", "transactional.id", "transaction.timeout.ms"}
 
 
 def translate(options: dict | None, role: str) -> dict:
@@ -61,14 +63,15 @@ class ConfluentKafkaSource(GroupSource):
 
     def __init__(self, bootstrap_servers, topics, group_id="streamrnn", client_options=None,
                  idle_timeout=None, poll_timeout_ms=200, max_poll_records=2000,
-                 on_assign: Callable | None = None, on_revoke: Callable | None = None):
+                 on_assign: Callable | None = None, on_revoke: Callable | None = None, read_committed=False):
         from confluent_kafka import Consumer
 
         self._join(topics, idle_timeout, on_assign, on_revoke, bootstrap_servers)
         self.poll_timeout = poll_timeout_ms / 1000.0
         self.batch = max_poll_records
         config = {"bootstrap.servers": bootstrap_servers, "group.id": group_id, "enable.auto.commit": False,
-                  "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100, "enable.partition.eof": False}
+                  "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100, "enable.partition.eof": False,
+                  "isolation.level": "read_committed" if read_committed else "read_uncommitted"}
         config.update(translate(client_options, "consumer"))
         self.consumer = Consumer(config)
         self.consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked)
@@ -131,8 +134,64 @@ class ConfluentKafkaSource(GroupSource):
             self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in positions.items()],
                                  asynchronous=False)
 
+    def committed(self, topic, partition):
+        """The group's committed offset of ``topic``/``partition`` (the next to read), or None."""
+        from confluent_kafka import TopicPartition
+
+        offset = self.consumer.committed([TopicPartition(topic, partition)], timeout=30)[0].offset
+        return offset if offset >= 0 else None
+
+    def group_metadata(self):
+        """What a transaction needs to commit offsets for this member (KIP-447 fencing)."""
+        return self.consumer.consumer_group_metadata()
+
     def close(self):
         self.consumer.close()
+
+
+class ConfluentTransaction(Transaction):
+    """A librdkafka transactional producer (see :mod:`connectors.transaction`)."""
+
+    def __init__(self, bootstrap_servers, transactional_id, client_options=None,
+                 timeout_ms=TRANSACTION_TIMEOUT_MS, max_request_bytes=16 * 1024 * 1024):
+        from confluent_kafka import Producer
+
+        super().__init__(transactional_id)
+        config = {"bootstrap.servers": bootstrap_servers, "transactional.id": transactional_id,
+                  "transaction.timeout.ms": timeout_ms, "linger.ms": 5, "message.max.bytes": max_request_bytes}
+        config.update(translate(client_options, "producer"))
+        self.producer = Producer(config)
+        self.producer.init_transactions(60.0)  # fences an earlier producer of this id, aborting its transaction
+
+    def _begin(self):
+        self.producer.begin_transaction()
+
+    def _send(self, topic, value, key, headers, partition):
+        while True:
+            try:
+                if partition is None:
+                    self.producer.produce(topic, value, key, headers=headers)
+                else:
+                    self.producer.produce(topic, value, key, partition, headers=headers)
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+
+    def _send_offsets(self, offsets, group_metadata):
+        from confluent_kafka import TopicPartition
+
+        self.producer.send_offsets_to_transaction(
+            [TopicPartition(t, p, o) for (t, p), o in offsets.items()], group_metadata, 60.0)
+
+    def _commit(self):
+        self.producer.commit_transaction(60.0)
+
+    def _abort(self):
+        self.producer.abort_transaction(30.0)
+
+    def close(self):
+        self.abort("closed with the transaction open")
+        self.producer.flush(10.0)
 
 
 class Delivery:
@@ -176,10 +235,14 @@ class Delivery:
 
 
 class ConfluentKafkaSink(Sink):
-    """Produce JSON records with librdkafka, ``acks=all`` and idempotence; keys and headers kept."""
+    """Produce JSON records with librdkafka, ``acks=all`` and idempotence; keys and headers kept.
+    With a ``transaction`` (:class:`ConfluentTransaction`), records go into it."""
 
-    def __init__(self, bootstrap_servers, topic, client_options=None, linger_ms=5):
+    def __init__(self, bootstrap_servers, topic, client_options=None, linger_ms=5, transaction=None):
         self.topic = topic
+        self.transaction = transaction
+        if transaction is not None:
+            return
         config = {"bootstrap.servers": bootstrap_servers, "acks": "all", "enable.idempotence": True,
                   "linger.ms": linger_ms}
         config.update(translate(client_options, "producer"))
@@ -187,13 +250,17 @@ class ConfluentKafkaSink(Sink):
         self.producer = self._delivery.producer
 
     def write_raw(self, value, key=None, headers=None):
-        self._delivery.produce(self.topic, value, key, headers)
+        if self.transaction is not None:
+            self.transaction.send(self.topic, value, key, headers)
+        else:
+            self._delivery.produce(self.topic, value, key, headers)
 
     def write(self, record, key=None, headers=None):
-        self._delivery.produce(self.topic, encode_json(record), key, headers)
+        self.write_raw(encode_json(record), key, headers)
 
     def flush(self):
-        self._delivery.flush()
+        if self.transaction is None:
+            self._delivery.flush()  # in a transaction, its commit delivers
 
     def close(self):
         self.flush()

@@ -60,14 +60,15 @@ def open_source(uri: str, *, group_id="streamrnn", client_options=None, idle_tim
     raise ValueError(f"cannot tell the format of {uri!r}: use .csv, .jsonl, .txt or .rec")
 
 
-def open_sink(uri: str, *, client_options=None, append=False, kafka_client_name=None):
+def open_sink(uri: str, *, client_options=None, append=False, kafka_client_name=None, transaction=None):
+    """A sink for ``uri``; a Kafka sink writes into ``transaction`` when one is given."""
     if uri.startswith("kafka://"):
         servers, topic = parse_kafka_uri(uri)
         if kafka_client(kafka_client_name) == "confluent":
             from .kafka_confluent import ConfluentKafkaSink
 
-            return ConfluentKafkaSink(servers, topic, client_options=client_options)
-        return KafkaSink(servers, topic, client_options=client_options)
+            return ConfluentKafkaSink(servers, topic, client_options=client_options, transaction=transaction)
+        return KafkaSink(servers, topic, client_options=client_options, transaction=transaction)
     if uri in ("null:", "null"):
         return NullSink()
     if uri == "-":

@@ -86,9 +86,100 @@ def _csv_list(text):
     return [s for s in (text or "").split(",") if s]
 
 
+class UsageError(ValueError):
+    """A setting the user can fix: reported as one line, exit status 2."""
+
+
+def _transaction_settings(options: dict) -> tuple[str | None, int | None]:
+    """Take the transactional producer's own settings out of the shared client settings (no other
+    producer may get them)."""
+    tid = tout = None
+    for name in ("transactional.id", "transactional_id"):
+        tid = options.pop(name, tid)
+    for name in ("transaction.timeout.ms", "transaction_timeout_ms"):
+        tout = options.pop(name, tout)
+    return tid, tout
+
+
+def open_transaction(args, options):
+    """``--guarantee exactly-once``: the transactional producer every Kafka output of this worker
+    writes through (see :mod:`connectors.transaction`), after checking that the job can be
+    exactly-once at all."""
+    import uuid
+
+    from connectors.kafka import parse_kafka_uri
+    from connectors.transaction import TRANSACTION_TIMEOUT_MS
+    from connectors.uri import kafka_client
+
+    tid, timeout_ms = _transaction_settings(options)
+    if args.guarantee != "exactly-once":
+        return None
+    if not args.source.startswith("kafka://"):
+        raise UsageError("--guarantee exactly-once needs a Kafka source (its offsets commit in the transaction)")
+    outputs = [("--sink", args.sink)] + ([("--dead-letter", args.dead_letter)] if args.dead_letter else [])
+    servers = parse_kafka_uri(args.source)[0]
+    for flag, uri in outputs:
+        if not uri.startswith("kafka://") and uri not in ("null:", "null"):
+            raise UsageError(f"--guarantee exactly-once writes only to Kafka topics: {flag} is not one "
+                             "(a file cannot join a Kafka transaction)")
+        if uri.startswith("kafka://") and parse_kafka_uri(uri)[0] != servers:
+            raise UsageError(f"--guarantee exactly-once needs {flag} on the source's cluster ({servers}): "
+                             "a transaction spans one cluster")
+    if args.key and (args.state or "kafka") != "kafka":
+        raise UsageError("--guarantee exactly-once keeps per-key models in the changelog topic: use --state kafka")
+    timeout_ms = int(timeout_ms or TRANSACTION_TIMEOUT_MS)
+    if args.checkpoint_interval * 1000 * 2 > timeout_ms:
+        raise UsageError(f"--checkpoint-interval {args.checkpoint_interval:g} s is over half of transaction.timeout.ms "
+                         f"({timeout_ms} ms): the broker would abort transactions before they commit")
+    # a fresh id fences nothing; a stable one per worker (transactional.id in --kafka-config) lets
+    # a restarted worker abort the transaction its killed predecessor left open at once, instead of
+    # read_committed consumers waiting for the broker's timeout
+    tid = str(tid or f"streamrnn-{args.group}-{uuid.uuid4().hex[:12]}")
+    if kafka_client(args.kafka_client) == "confluent":
+        from connectors.kafka_confluent import ConfluentTransaction as cls
+    else:
+        from connectors.kafka import KafkaTransaction as cls
+    return cls(servers, tid, client_options=options, timeout_ms=timeout_ms)
+
+
 def cmd_run(args):
+    from .runner import DEAD_LETTER_HEAD
+
+    try:
+        runner, closers = _build_run(args)
+    except ValueError as e:  # a setting, a URI, an option: before anything ran
+        raise UsageError(str(e)) from None
+    keys = ""
+    try:
+        stats = runner.run(max_events=args.max_events)
+        if args.key:  # before the source closes and gives its partitions back
+            keys = (f"keys: {sum(len(m) for m in runner.partitions.values()):,} models in "
+                    f"{len(runner.partitions)} partitions; restored at markers "
+                    f"{ {f'{t}/{p}': m for (t, p), m in sorted(runner.restored.items())} }; "
+                    f"events already covered by restored state: {runner.covered:,}")
+    finally:
+        for close in closers:
+            close()
+    print(stats.summary(runner.metric), file=sys.stderr)
+    if keys:
+        print(keys, file=sys.stderr)
+    if runner.transaction is not None:
+        print(f"exactly-once: {runner.transaction.commits:,} transactions committed "
+              f"(transactional.id {runner.transaction.transactional_id})", file=sys.stderr)
+    if runner.truncated_dead_letters:
+        print(f"{runner.truncated_dead_letters:,} dead letters were too large for the dead-letter sink: their first "
+              f"{DEAD_LETTER_HEAD // 1024} KiB were written, with the header streamrnn.truncated", file=sys.stderr)
+    rejected = getattr(runner, "rejected", [])
+    if rejected:
+        print(f"refused {len(rejected):,} state records on restore (never loaded; the first: {rejected[0]})",
+              file=sys.stderr)
+    return 0 if stats.balanced else 1
+
+
+def _build_run(args):
+    """The runner of ``streamrnn run`` and what to close after it, in order."""
     from connectors import open_sink, open_source
-    from connectors.kafka import client_options_from_env, parse_option, read_client_config
+    from connectors.kafka_settings import client_options_from_env, parse_option, read_client_config
 
     from . import persist
     from .runner import Runner
@@ -99,54 +190,38 @@ def cmd_run(args):
     for opt in args.kafka_option or []:
         k, v = parse_option(opt)
         options[k] = v
+    if args.checkpoint_interval is None:  # output waits for the commit under exactly-once, as in Kafka Streams
+        args.checkpoint_interval = 1.0 if args.guarantee == "exactly-once" else 30.0
+    transaction = open_transaction(args, options)
     key = persist.state_key(args.state_key_file)
     client = args.kafka_client
+    kafka_kw = {} if transaction is None else {"read_committed": True}
     source = open_source(args.source, group_id=args.group, client_options=options, idle_timeout=args.idle_timeout,
-                         timestamp_field=args.timestamp, speed=args.speed, kafka_client_name=client)
-    sink = open_sink(args.sink, client_options=options, append=bool(args.checkpoint), kafka_client_name=client)
-    dead = (open_sink(args.dead_letter, client_options=options, append=True, kafka_client_name=client)
-            if args.dead_letter else None)
+                         timestamp_field=args.timestamp, speed=args.speed, kafka_client_name=client, **kafka_kw)
+    sink = open_sink(args.sink, client_options=options, append=bool(args.checkpoint), kafka_client_name=client,
+                     transaction=transaction)
+    dead = (open_sink(args.dead_letter, client_options=options, append=True, kafka_client_name=client,
+                      transaction=transaction) if args.dead_letter else None)
     model = build_model(args.task, args)
     common = dict(task=args.task, target=args.target, features=_csv_list(args.features),
                   categorical=_csv_list(args.categorical), timestamp_field=args.timestamp, dead_letter=dead,
                   metric=build_metric(args.task, args.metric), checkpoint_every=args.checkpoint_every,
                   checkpoint_interval=args.checkpoint_interval, max_message_bytes=args.max_message_bytes,
-                  horizon=args.horizon, progress=not args.quiet and sys.stderr.isatty())
+                  horizon=args.horizon, progress=not args.quiet and sys.stderr.isatty(), transaction=transaction)
     store = None
     if args.key:
         from .keyed import KeyedRunner
 
-        store = open_store(args, options, key)
+        store = open_store(args, options, key, transaction)
         runner = KeyedRunner(source, sink, model, key_field=args.key, store=store,
                              max_hot_models=args.max_hot_models, state_key=key, **common)
     else:
         runner = Runner(source, sink, model, checkpoint_path=args.checkpoint, state_key=key, **common)
-    keys = ""
-    try:
-        stats = runner.run(max_events=args.max_events)
-        if store is not None:  # before the source closes and gives its partitions back
-            keys = (f"keys: {sum(len(m) for m in runner.partitions.values()):,} models in "
-                    f"{len(runner.partitions)} partitions; restored at markers "
-                    f"{ {f'{t}/{p}': m for (t, p), m in sorted(runner.restored.items())} }; "
-                    f"events already covered by restored state: {runner.covered:,}")
-    finally:
-        sink.close()
-        if dead is not None:
-            dead.close()
-        source.close()
-        if store is not None:
-            store.close()
-    print(stats.summary(runner.metric), file=sys.stderr)
-    if keys:
-        print(keys, file=sys.stderr)
-    rejected = getattr(runner, "rejected", [])
-    if rejected:
-        print(f"refused {len(rejected):,} state records on restore (never loaded; the first: {rejected[0]})",
-              file=sys.stderr)
-    return 0 if stats.balanced else 1
+    closers = [c.close for c in (sink, dead, source, store, transaction) if c is not None]
+    return runner, closers
 
 
-def open_store(args, options, key=None):
+def open_store(args, options, key=None, transaction=None):
     """``--state kafka`` (a compacted changelog topic, the default for Kafka sources) or
     ``--state dir:PATH``."""
     from connectors.uri import kafka_client
@@ -161,7 +236,7 @@ def open_store(args, options, key=None):
 
         servers, topic = parse_kafka_uri(args.source)
         cls = ConfluentChangelogStore if kafka_client(args.kafka_client) == "confluent" else ChangelogStore
-        return cls(servers, f"{args.group}-models-changelog", client_options=options)
+        return cls(servers, f"{args.group}-models-changelog", client_options=options, transaction=transaction)
     if spec.startswith("dir:"):
         return DirectoryStore(spec[4:], key=key)
     raise SystemExit(f"--state must be 'kafka' or 'dir:PATH', got {spec!r}")
@@ -190,7 +265,7 @@ def cmd_demo(args):
 def cmd_record(args):
     from connectors import open_source
     from connectors.files import RecordingSink
-    from connectors.kafka import client_options_from_env
+    from connectors.kafka_settings import client_options_from_env
 
     source = open_source(args.source, group_id=args.group, client_options=client_options_from_env(),
                          idle_timeout=args.idle_timeout)
@@ -262,7 +337,14 @@ def main(argv=None):
     state = run.add_argument_group("state")
     state.add_argument("--checkpoint", default=None, help="checkpoint file: loaded on start, written as it runs")
     state.add_argument("--checkpoint-every", type=int, default=10_000, help="events between checkpoints")
-    state.add_argument("--checkpoint-interval", type=float, default=30.0, help="seconds between checkpoints")
+    state.add_argument("--checkpoint-interval", type=float, default=None,
+                       help="seconds between checkpoints (default 30; 1 with --guarantee exactly-once, where "
+                            "output is visible when its transaction commits)")
+    state.add_argument("--guarantee", default="at-least-once", choices=["at-least-once", "exactly-once"],
+                       help="at-least-once: after a crash, the events since the last checkpoint are predicted "
+                            "again (duplicates); exactly-once: predictions, dead letters, per-key state and "
+                            "offsets commit in one Kafka transaction per checkpoint, and read_committed "
+                            "consumers see one prediction per input offset (Kafka source and sinks)")
     state.add_argument("--state-key-file", default=None, metavar="FILE",
                        help="sign checkpoints and stored models with the key in FILE (HMAC-SHA256) and refuse "
                             "any that are not signed with it (env: STREAMRNN_STATE_KEY)")
@@ -278,13 +360,18 @@ def main(argv=None):
     rec.set_defaults(func=cmd_record)
 
     args = ap.parse_args(argv)
+    from connectors.transaction import TransactionFailed
+
     from .persist import StateError
 
     try:
         return args.func(args)
-    except (StateError, FileNotFoundError) as e:  # user errors: one line they can act on
+    except (UsageError, StateError, FileNotFoundError) as e:  # user errors: one line they can act on
         print(f"streamrnn: error: {e}", file=sys.stderr)
         return 2
+    except TransactionFailed as e:
+        print(f"streamrnn: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

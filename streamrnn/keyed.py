@@ -7,7 +7,10 @@ first time it sees an event of that partition, writes them back at every checkpo
 commits the offsets, together with a marker of the last offset they cover), and flushes them when
 the partition is revoked. A worker that dies without a word loses at most the events after its
 last checkpoint: the next owner restores the last state and processes them again (at-least-once
-predictions; the models end exactly as if nothing had happened).
+predictions; the models end exactly as if nothing had happened). With ``--guarantee
+exactly-once`` the changelog records, the predictions and the offsets of a checkpoint interval
+are one Kafka transaction, so the next owner's output continues exactly where the committed one
+ends: one prediction per input offset.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import time
 
 from connectors.base import Event
 
-from .runner import BadRecord, Runner
+from .records import BadRecord
+from .runner import Runner
 from .state import KeyedModels, restore_partition, write_partition
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,9 @@ class KeyedRunner(Runner):
     def _partition(self, topic, partition) -> KeyedModels:
         models = self.partitions.get((topic, partition))
         if models is None:
+            if self.transaction is not None and self.transaction.open:
+                # a restore may take longer than a transaction may stay open: commit first
+                self._commit_transaction()
             ensure = getattr(self.store, "ensure_topic", None)
             if ensure is not None:
                 ensure(self._partition_count(topic))
@@ -86,13 +93,21 @@ class KeyedRunner(Runner):
 
     def _revoked(self, parts):
         # runs inside the consumer's poll: no blocking consumer calls here, only our producers
-        self.sink.flush()
-        self._save([tp for tp in parts if tp in self.partitions])
+        if self.transaction is not None:
+            self._save()  # into the open transaction, committed with the offsets of every partition
+            self._commit_transaction(parts)
+        else:
+            self.sink.flush()
+            self._save([tp for tp in parts if tp in self.partitions])
         for tp in parts:
             self.partitions.pop(tp, None)
             self.positions.pop(tp, None)
 
     def checkpoint(self):
+        if self.transaction is not None:
+            self._save()  # the changelog records join the transaction of the predictions
+            self._commit_transaction()
+            return
         self.sink.flush()
         if self.dead_letter is not None:
             self.dead_letter.flush()

@@ -10,6 +10,12 @@ Checkpoints make restarts exact: the sinks are flushed, the model (with the posi
 consumed and the running counts) is written atomically, and only then are the source offsets
 committed. On start, a checkpoint is loaded and the source seeks past what it covers.
 SIGINT/SIGTERM stop the loop after the current event and write a last checkpoint.
+
+With a ``transaction`` (``--guarantee exactly-once``, :mod:`connectors.transaction`) a checkpoint
+is a Kafka transaction: the predictions and dead letters since the last one and the consumed
+offsets commit together, or not at all. A checkpoint file then takes two steps: it is written
+beside the old one as ``PATH.pending`` before the commit, and replaces it after. On start, a
+pending file is kept only if the group's committed offsets show that its transaction committed.
 """
 
 from __future__ import annotations
@@ -25,15 +31,11 @@ from connectors.base import DecodeError, Event, Sink, Source
 from connectors.files import parse_timestamp
 
 from .errors import BadInput
+from .records import RecordReader
 
 log = logging.getLogger(__name__)
 
-TASKS = ("regress", "classify", "forecast")
 DEAD_LETTER_HEAD = 64 * 1024  # bytes of a dead letter kept when the sink refuses the whole message
-
-
-class BadRecord(BadInput):
-    """A decoded record that cannot be fed to the model (missing or ill-typed fields)."""
 
 
 class NonFinitePrediction(BadInput):
@@ -58,88 +60,6 @@ class RunStats:
         if metric is not None:
             text += f"\n{metric}"
         return text
-
-
-def _number(value, what):
-    if type(value) is float and value - value == 0.0:
-        return value  # the common case: a finite float, as JSON gives it
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)):
-        try:
-            v = float(value)
-        except OverflowError:
-            raise BadRecord(f"{what} is too large for a float") from None
-    elif isinstance(value, str):
-        try:
-            v = float(value)
-        except ValueError:
-            raise BadRecord(f"{what} is not numeric: {value[:40]!r}") from None
-    else:
-        raise BadRecord(f"{what} is not numeric: {type(value).__name__}")
-    if not math.isfinite(v):
-        raise BadRecord(f"{what} is not finite: {value!r}")
-    return v
-
-
-class RecordReader:
-    """Turns a decoded record into ``(x, y)`` for a task, or raises :class:`BadRecord`.
-
-    With ``features`` given, exactly those fields are read as numbers (``categorical`` ones as
-    strings) and each must be present. Otherwise every field but the target, the key and the
-    timestamp is a feature: numbers (and numeric strings, as CSV gives them) are numeric, other
-    strings categorical, nulls missing.
-    """
-
-    def __init__(self, task, target, features=None, categorical=None, exclude=()):
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-        self.task = task
-        self.target = target
-        self.features = list(features or [])
-        self.categorical = list(categorical or [])
-        self.exclude = {target, *[e for e in exclude if e]}
-
-    def read(self, record: dict):
-        if self.target not in record or record[self.target] is None:
-            raise BadRecord(f"missing target field {self.target!r}")
-        raw_y = record[self.target]
-        if self.task == "classify":
-            if isinstance(raw_y, (dict, list)):
-                raise BadRecord(f"target {self.target!r} is not a label: {type(raw_y).__name__}")
-            if isinstance(raw_y, float) and not math.isfinite(raw_y):
-                raise BadRecord(f"target {self.target!r} is not finite")
-            y = raw_y
-        else:
-            y = _number(raw_y, f"target {self.target!r}")
-        x = {}
-        if self.features or self.categorical:
-            for name in self.features:
-                if name not in record or record[name] is None:
-                    raise BadRecord(f"missing feature field {name!r}")
-                x[name] = _number(record[name], f"feature {name!r}")
-            for name in self.categorical:
-                v = record.get(name)
-                if v is not None:
-                    if isinstance(v, (dict, list)):
-                        raise BadRecord(f"feature {name!r} is not a category: {type(v).__name__}")
-                    x[name] = str(v)
-            return x, y
-        for name, v in record.items():
-            if name in self.exclude or v is None:
-                continue
-            if isinstance(v, (bool, int, float)):
-                x[name] = _number(v, f"feature {name!r}")
-            elif isinstance(v, str):
-                try:
-                    x[name] = _number(v, f"feature {name!r}")
-                except BadRecord:
-                    if v.strip().lower() in ("nan", "inf", "-inf", "+inf", "infinity", "-infinity"):
-                        raise
-                    x[name] = v
-            else:
-                raise BadRecord(f"feature {name!r} has unsupported type {type(v).__name__}")
-        return x, y
 
 
 def _differences(given, loaded) -> list[str]:
@@ -181,12 +101,17 @@ class Runner:
         Forecast task: how many steps each prediction covers.
     progress
         Show a progress bar with events/s and the metric.
+    state_key
+        HMAC key of the checkpoint (None: checksummed only).
+    transaction
+        Exactly-once output: a :class:`connectors.transaction.Transaction` that the Kafka sinks
+        write into, committed with the consumed offsets at every checkpoint.
     """
 
     def __init__(self, source: Source, sink: Sink, model, task: str, target: str, features=None,
                  categorical=None, key_field=None, timestamp_field=None, dead_letter: Sink | None = None,
                  metric=None, checkpoint_path=None, checkpoint_every=10_000, checkpoint_interval=30.0,
-                 max_message_bytes=1_000_000, horizon=1, progress=False, state_key=None):
+                 max_message_bytes=1_000_000, horizon=1, progress=False, state_key=None, transaction=None):
         self.source = source
         self.sink = sink
         self.model = model
@@ -207,9 +132,14 @@ class Runner:
         self._metric_warned = False
         self.truncated_dead_letters = 0
         self.positions: dict = {}  # (topic, partition) -> last processed offset
+        self.transaction = transaction
         self._stop = False
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
+        if transaction is not None and getattr(source, "_on_revoke", False) is None:
+            source._on_revoke = self._revoked_in_transaction
+        if checkpoint_path and transaction is not None:
+            self._settle_pending_checkpoint()
         if checkpoint_path and os.path.exists(checkpoint_path):
             self._load_checkpoint()
 
@@ -257,8 +187,38 @@ class Runner:
         self.stats = RunStats(**stats)
         self.source.seek(self.positions)
 
+    def _settle_pending_checkpoint(self):
+        """A ``PATH.pending`` checkpoint left by a worker that stopped between writing it and
+        committing its transaction: it replaces the checkpoint if the transaction committed (the
+        group's committed offsets are the ones after its positions), and is dropped otherwise."""
+        from . import persist
+
+        pending = f"{self.checkpoint_path}.pending"
+        if not os.path.exists(pending):
+            return
+        with open(pending, "rb") as f:
+            header, _ = persist.unpack_document(f.read(), self.state_key)
+        positions = header.get("positions") if header.get("kind") == "checkpoint" else None
+        committed = type(positions) is list and bool(positions) and all(
+            type(p) is list and len(p) == 3 and self.source.committed(p[0], p[1]) == p[2] + 1 for p in positions)
+        if committed:
+            os.replace(pending, self.checkpoint_path)
+        else:
+            log.warning("dropping %s: its transaction did not commit", pending)
+            os.remove(pending)
+
+    def _revoked_in_transaction(self, parts):
+        # the partitions go to another member: commit what was done with them while they are ours
+        self._commit_transaction(parts)
+        for tp in parts:
+            self.positions.pop(tp, None)
+
     def checkpoint(self):
-        """Flush the sinks, save the model and positions, then commit the source offsets."""
+        """Flush the sinks, save the model and positions, then commit the source offsets (with a
+        transaction: commit it, with the offsets)."""
+        if self.transaction is not None:
+            self._commit_transaction()
+            return
         self.sink.flush()
         if self.dead_letter is not None:
             self.dead_letter.flush()
@@ -274,7 +234,20 @@ class Runner:
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
 
-    def _write_checkpoint(self):
+    def _commit_transaction(self, revoked=()):
+        """Commit the open transaction with the offsets of the partitions this worker owns (and of
+        ``revoked``, being given up: the group's generation still lets it commit them)."""
+        owned = set(getattr(self.source, "assigned", self.positions)) | set(revoked)
+        positions = {tp: o for tp, o in self.positions.items() if tp in owned}
+        if self.checkpoint_path:
+            self._write_checkpoint(f"{self.checkpoint_path}.pending")
+        self.transaction.commit(positions, self.source.group_metadata())
+        if self.checkpoint_path:
+            os.replace(f"{self.checkpoint_path}.pending", self.checkpoint_path)
+        self._since_checkpoint = 0
+        self._last_checkpoint = time.monotonic()
+
+    def _write_checkpoint(self, path=None):
         from . import persist
 
         model_fields, arrays = persist.model_parts(self.model)
@@ -290,12 +263,13 @@ class Runner:
             "positions": [[t, p, o] for (t, p), o in self.positions.items()],
             "stats": dataclasses.asdict(self.stats),
         }, arrays, self.state_key)
-        tmp = f"{self.checkpoint_path}.tmp"
+        path = path or self.checkpoint_path
+        tmp = f"{path}.tmp"
         with open(tmp, "wb") as f:
             f.write(blob)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, self.checkpoint_path)
+        os.replace(tmp, path)
 
     # ---------------------------------------------------------------- one event
     def _dead(self, event: Event, reason: str):
@@ -423,7 +397,10 @@ class Runner:
             failed = False
         finally:
             self.stats.elapsed = elapsed_before + time.monotonic() - start
-            if failed:
+            if failed and self.transaction is not None:
+                # exactly-once: the output of the events since the last commit is withdrawn
+                self.transaction.abort("the run stopped on an error")
+            elif failed:
                 # a bug, not bad input: what was written goes out (at-least-once), but no checkpoint
                 # claims the events since the last one, so a restart processes them again
                 self.sink.flush()

@@ -11,7 +11,7 @@ import pytest
 import streamrnn
 from connectors import ListSink
 from connectors.files import JsonlSource
-from connectors.kafka import parse_option, read_client_config
+from connectors.kafka_settings import parse_option, read_client_config
 from streamrnn.runner import Runner
 
 from test_adversarial import cli, one_line_error
