@@ -13,6 +13,10 @@ _JSONL = {".jsonl", ".json", ".ndjson"}
 
 
 def _file_path(uri: str) -> str:
+    if "://" in uri and not uri.startswith("file:"):
+        scheme = uri.split("://", 1)[0]
+        raise ValueError(f"unknown scheme {scheme}:// in {uri!r}: use kafka://HOST:PORT/TOPIC, file:PATH, "
+                         "river:NAME (source), null: (sink) or -")
     return uri[len("file:"):] if uri.startswith("file:") else uri
 
 

@@ -31,6 +31,10 @@ Example, live regression from one topic to another, resumable:
 """
 
 
+class UsageError(ValueError):
+    """A setting the user can fix: reported as one line, exit status 2."""
+
+
 def _model_args(p):
     g = p.add_argument_group("model")
     g.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"])
@@ -62,14 +66,14 @@ def build_model(task, args):
         params["lr"] = args.lr
     if getattr(args, "ngram_order", 0):
         if task != "classify":
-            raise SystemExit("--ngram-order is for --task classify (the n-gram rows add to a softmax)")
+            raise UsageError("--ngram-order is for --task classify (the n-gram rows add to a softmax)")
         params.update(ngram_order=args.ngram_order, ngram_buckets=args.ngram_buckets, ngram_lr=args.ngram_lr)
     cls = {"regress": streamrnn.RecurrentRegressor, "classify": streamrnn.RecurrentClassifier,
            "forecast": streamrnn.RecurrentForecaster}[task]
     try:
         return cls(**params)
     except ValueError as e:
-        raise SystemExit(f"streamrnn: {e}") from None
+        raise UsageError(str(e)) from None
 
 
 def build_metric(task, name):
@@ -79,15 +83,11 @@ def build_metric(task, name):
     try:
         return getattr(metrics, name)()
     except AttributeError:
-        raise SystemExit(f"unknown metric {name!r}: use a class name from river.metrics") from None
+        raise UsageError(f"unknown metric {name!r}: use a class name from river.metrics") from None
 
 
 def _csv_list(text):
     return [s for s in (text or "").split(",") if s]
-
-
-class UsageError(ValueError):
-    """A setting the user can fix: reported as one line, exit status 2."""
 
 
 def _transaction_settings(options: dict) -> tuple[str | None, int | None]:
@@ -148,19 +148,25 @@ def cmd_run(args):
     try:
         runner, closers = _build_run(args)
     except ValueError as e:  # a setting, a URI, an option: before anything ran
+        if args.debug:
+            raise
         raise UsageError(str(e)) from None
     keys = ""
     try:
         stats = runner.run(max_events=args.max_events)
         if args.key:  # before the source closes and gives its partitions back
-            keys = (f"keys: {sum(len(m) for m in runner.partitions.values()):,} models in "
+            where = f"directory {_state_dir(args)}" if _state_dir(args) else f"topic {args.group}-models-changelog"
+            keys = (f"keys: {sum(len(m) for m in runner.partitions.values()):,} models (kept in the {where}) in "
                     f"{len(runner.partitions)} partitions; restored at markers "
                     f"{ {f'{t}/{p}': m for (t, p), m in sorted(runner.restored.items())} }; "
                     f"events already covered by restored state: {runner.covered:,}")
     finally:
         for close in closers:
             close()
-    print(stats.summary(runner.metric), file=sys.stderr)
+    print(stats.summary(runner.metric_report()), file=sys.stderr)
+    report = runner.dead_letter_report()
+    if report:
+        print(report, file=sys.stderr)
     if keys:
         print(keys, file=sys.stderr)
     if runner.transaction is not None:
@@ -173,7 +179,38 @@ def cmd_run(args):
     if rejected:
         print(f"refused {len(rejected):,} state records on restore (never loaded; the first: {rejected[0]})",
               file=sys.stderr)
+    failure = runner.failure(args.max_dead_letter_ratio)
+    if failure:
+        print(f"streamrnn: error: {failure}", file=sys.stderr)
+        return 1
     return 0 if stats.balanced else 1
+
+
+def _state_spec(args) -> str:
+    """Where a keyed run keeps its models: ``--state``, by default the changelog topic for a Kafka
+    source and ``dir:streamrnn-state`` otherwise."""
+    return args.state or ("kafka" if args.source.startswith("kafka://") else "dir:streamrnn-state")
+
+
+def _state_dir(args):
+    """The directory of a keyed run's ``--state dir:`` store, or None."""
+    spec = _state_spec(args) if args.key else ""
+    return spec[4:] if spec.startswith("dir:") else None
+
+
+def _resumes(args) -> bool:
+    """Whether this run goes on from saved state (a checkpoint file, or a keyed run's directory
+    store that holds records), and so appends to a file sink instead of replacing it. A file sink
+    that holds data is never replaced silently: that takes --overwrite."""
+    state_dir = _state_dir(args)
+    resumes = bool(args.checkpoint and os.path.exists(args.checkpoint)) or bool(
+        state_dir and os.path.isdir(state_dir) and any(os.scandir(state_dir)))
+    path = args.sink[len("file:"):] if args.sink.startswith("file:") else args.sink
+    if (not resumes and not args.overwrite and "://" not in args.sink and args.sink not in ("-", "null:", "null")
+            and os.path.isfile(path) and os.path.getsize(path) > 0):
+        raise UsageError(f"the sink {path} already holds data and this run starts afresh: give --overwrite to "
+                         "replace it, or another --sink")
+    return resumes
 
 
 def _build_run(args):
@@ -192,22 +229,24 @@ def _build_run(args):
         options[k] = v
     if args.checkpoint_interval is None:  # output waits for the commit under exactly-once, as in Kafka Streams
         args.checkpoint_interval = 1.0 if args.guarantee == "exactly-once" else 30.0
+    model = build_model(args.task, args)  # settings errors first: before a connector opens
+    metric = build_metric(args.task, args.metric)
     transaction = open_transaction(args, options)
     key = persist.state_key(args.state_key_file)
     client = args.kafka_client
     kafka_kw = {} if transaction is None else {"read_committed": True}
     source = open_source(args.source, group_id=args.group, client_options=options, idle_timeout=args.idle_timeout,
                          timestamp_field=args.timestamp, speed=args.speed, kafka_client_name=client, **kafka_kw)
-    sink = open_sink(args.sink, client_options=options, append=bool(args.checkpoint), kafka_client_name=client,
+    sink = open_sink(args.sink, client_options=options, append=_resumes(args), kafka_client_name=client,
                      transaction=transaction)
     dead = (open_sink(args.dead_letter, client_options=options, append=True, kafka_client_name=client,
                       transaction=transaction) if args.dead_letter else None)
-    model = build_model(args.task, args)
     common = dict(task=args.task, target=args.target, features=_csv_list(args.features),
                   categorical=_csv_list(args.categorical), timestamp_field=args.timestamp, dead_letter=dead,
-                  metric=build_metric(args.task, args.metric), checkpoint_every=args.checkpoint_every,
+                  metric=metric, checkpoint_every=args.checkpoint_every,
                   checkpoint_interval=args.checkpoint_interval, max_message_bytes=args.max_message_bytes,
-                  horizon=args.horizon, progress=not args.quiet and sys.stderr.isatty(), transaction=transaction)
+                  horizon=args.horizon, progress=not args.quiet and sys.stderr.isatty(), transaction=transaction,
+                  proba=args.proba)
     store = None
     if args.key:
         from .keyed import KeyedRunner
@@ -230,7 +269,7 @@ def open_store(args, options, key=None, transaction=None):
 
     from .state import DirectoryStore
 
-    spec = args.state or ("kafka" if args.source.startswith("kafka://") else "dir:streamrnn-state")
+    spec = _state_spec(args)
     if spec == "kafka":
         from connectors.kafka import parse_kafka_uri
 
@@ -258,7 +297,7 @@ def cmd_demo(args):
                     progress=not args.quiet and sys.stderr.isatty())
     stats = runner.run()
     sink.close()
-    print(stats.summary(runner.metric))
+    print(stats.summary(runner.metric_report()))
     return 0 if stats.balanced else 1
 
 
@@ -283,6 +322,9 @@ def cmd_record(args):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="streamrnn", description="Recurrent networks that learn online on live streams.",
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from . import __version__
+
+    ap.add_argument("--version", action="version", version=f"streamrnn {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the main job on a dataset bundled with River (no Kafka)",
@@ -318,12 +360,17 @@ def main(argv=None):
     io.add_argument("--speed", type=float, default=None, help="replay files at this multiple of real time")
     io.add_argument("--max-message-bytes", type=int, default=1_000_000)
     io.add_argument("--max-events", type=int, default=None)
+    io.add_argument("--max-dead-letter-ratio", type=float, default=0.5,
+                    help="exit with status 1 if more than this share of the events was dead-lettered (a run "
+                         "that predicts nothing always does)")
     task = run.add_argument_group("task")
     task.add_argument("--task", required=True, choices=["regress", "classify", "forecast"])
     task.add_argument("--target", required=True, help="the field to predict")
     task.add_argument("--features", default=None, help="comma-separated numeric fields (default: all others)")
     task.add_argument("--categorical", default=None, help="comma-separated categorical fields")
     task.add_argument("--horizon", type=int, default=1, help="forecast: steps per prediction")
+    task.add_argument("--proba", default="top-3", metavar="{none,all,top-K}",
+                      help="classify: the class probabilities written beside the label (default: the top 3)")
     task.add_argument("--metric", default=None, help="river.metrics class (default MAE, or Accuracy)")
     keyed = run.add_argument_group("one model per key (scale out by starting the same command N times)")
     keyed.add_argument("--key", default=None, metavar="FIELD",
@@ -336,6 +383,8 @@ def main(argv=None):
                        help="live models per worker; colder ones are kept serialised")
     state = run.add_argument_group("state")
     state.add_argument("--checkpoint", default=None, help="checkpoint file: loaded on start, written as it runs")
+    state.add_argument("--overwrite", action="store_true",
+                       help="replace a sink file that already holds data (a resumed run appends to it)")
     state.add_argument("--checkpoint-every", type=int, default=10_000, help="events between checkpoints")
     state.add_argument("--checkpoint-interval", type=float, default=None,
                        help="seconds between checkpoints (default 30; 1 with --guarantee exactly-once, where "
@@ -349,6 +398,7 @@ def main(argv=None):
                        help="sign checkpoints and stored models with the key in FILE (HMAC-SHA256) and refuse "
                             "any that are not signed with it (env: STREAMRNN_STATE_KEY)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--debug", action="store_true", help="show the traceback of an error")
     _model_args(run)
     run.set_defaults(func=cmd_run)
 
@@ -367,9 +417,13 @@ def main(argv=None):
     try:
         return args.func(args)
     except (UsageError, StateError, FileNotFoundError) as e:  # user errors: one line they can act on
+        if getattr(args, "debug", False):
+            raise
         print(f"streamrnn: error: {e}", file=sys.stderr)
         return 2
     except TransactionFailed as e:
+        if getattr(args, "debug", False):
+            raise
         print(f"streamrnn: error: {e}", file=sys.stderr)
         return 1
 

@@ -130,6 +130,9 @@ class KeyedRunner(Runner):
         self._current = (models, event)
         return super().process(event)
 
+    def baseline_key(self, event, record):
+        return self._key  # of the event just predicted
+
     def _predict_and_learn(self, x, y):
         models, event = self._current
         if self.key_from_message:
@@ -145,6 +148,7 @@ class KeyedRunner(Runner):
                 key.encode("utf-8")
             except UnicodeEncodeError:
                 raise BadRecord(f"key field {self.key_name!r} is not valid text (a lone surrogate)") from None
+        self._key = key
         self.model = models.get(key)
         out = super()._predict_and_learn(x, y)
         models.touch(key)

@@ -3,9 +3,16 @@ features, and which values a model may be given (finite numbers, categories as s
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import math
 
+from connectors.files import parse_timestamp
+
 from .errors import BadInput
+
+log = logging.getLogger(__name__)
+LOOK_AT = 200  # events whose categorical values are looked at for the warnings below
 
 TASKS = ("regress", "classify", "forecast")
 
@@ -45,14 +52,48 @@ class RecordReader:
     strings categorical, nulls missing.
     """
 
-    def __init__(self, task, target, features=None, categorical=None, exclude=()):
+    def __init__(self, task, target, features=None, categorical=None, exclude=(), timestamp_field=None):
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         self.task = task
         self.target = target
         self.features = list(features or [])
         self.categorical = list(categorical or [])
-        self.exclude = {target, *[e for e in exclude if e]}
+        self.timestamp_field = timestamp_field
+        self.exclude = {target, timestamp_field, *[e for e in exclude if e]}
+        self._looked = 0
+        self._distinct: dict = {}  # categorical field -> the values seen in the first LOOK_AT events
+        self._warned: set = set()
+
+    def _timestamp(self, record, x):
+        """The ``timestamp_field`` as a UTC datetime in ``x``: the estimators turn it into calendar
+        inputs (day of week, day of year, hour of day)."""
+        raw = record.get(self.timestamp_field)
+        if raw is not None:
+            x[self.timestamp_field] = dt.datetime.fromtimestamp(parse_timestamp(raw), dt.timezone.utc)
+
+    def _look(self, name, value):
+        """Warn, once per field, about a string column that is one-hot encoded but probably should
+        not be: a date (give it as --timestamp) or an identifier (nearly every value new)."""
+        if name in self._warned:
+            return
+        if name not in self._distinct:
+            try:
+                dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                self._distinct[name] = set()
+            else:
+                self._warned.add(name)
+                log.warning("field %r looks like a date but is read as a category (one input per value): give it "
+                            "as --timestamp %s to get calendar inputs", name, name)
+                return
+        seen = self._distinct[name]
+        seen.add(value)
+        if len(seen) > LOOK_AT // 2:
+            self._warned.add(name)
+            log.warning("field %r had %d distinct values in the first %d events: each becomes an input of its own; "
+                        "leave it out with --features, or give it as --key (one model per value)", name, len(seen),
+                        self._looked)
 
     def read(self, record: dict):
         if self.target not in record or record[self.target] is None:
@@ -78,6 +119,8 @@ class RecordReader:
                     if isinstance(v, (dict, list)):
                         raise BadRecord(f"feature {name!r} is not a category: {type(v).__name__}")
                     x[name] = str(v)
+            if self.timestamp_field is not None:
+                self._timestamp(record, x)
             return x, y
         for name, v in record.items():
             if name in self.exclude or v is None:
@@ -91,6 +134,11 @@ class RecordReader:
                     if v.strip().lower() in ("nan", "inf", "-inf", "+inf", "infinity", "-infinity"):
                         raise
                     x[name] = v
+                    if self._looked < LOOK_AT:
+                        self._look(name, v)
             else:
                 raise BadRecord(f"feature {name!r} has unsupported type {type(v).__name__}")
+        if self.timestamp_field is not None:
+            self._timestamp(record, x)
+        self._looked += 1
         return x, y

@@ -20,6 +20,7 @@ pending file is kept only if the group's committed offsets show that its transac
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import math
@@ -28,8 +29,8 @@ import signal
 import time
 
 from connectors.base import DecodeError, Event, Sink, Source
-from connectors.files import parse_timestamp
 
+from .baseline import Baseline
 from .errors import BadInput
 from .records import RecordReader
 
@@ -57,9 +58,20 @@ class RunStats:
         rate = self.events_in / self.elapsed if self.elapsed > 0 else 0.0
         text = (f"events in: {self.events_in:,}  predictions out: {self.predictions_out:,}  "
                 f"dead-lettered: {self.dead_lettered:,}  ({rate:,.0f} events/s)")
-        if metric is not None:
+        if metric is not None and self.predictions_out:  # never a metric of no events
             text += f"\n{metric}"
         return text
+
+
+def _proba_top(spec: str) -> int | None:
+    if spec == "all":
+        return None
+    if spec == "none":
+        return 0
+    k = spec[4:] if spec.startswith("top-") else ""
+    if not k.isdigit() or int(k) < 1:
+        raise ValueError(f"--proba must be none, all or top-K (K a positive integer), got {spec!r}")
+    return int(k)
 
 
 def _differences(given, loaded) -> list[str]:
@@ -103,6 +115,9 @@ class Runner:
         Show a progress bar with events/s and the metric.
     state_key
         HMAC key of the checkpoint (None: checksummed only).
+    proba
+        Classify task: which class probabilities each prediction carries beside the label:
+        ``"none"``, ``"all"``, or ``"top-K"`` (the K likeliest; the default is the top 3).
     transaction
         Exactly-once output: a :class:`connectors.transaction.Transaction` that the Kafka sinks
         write into, committed with the consumed offsets at every checkpoint.
@@ -111,16 +126,23 @@ class Runner:
     def __init__(self, source: Source, sink: Sink, model, task: str, target: str, features=None,
                  categorical=None, key_field=None, timestamp_field=None, dead_letter: Sink | None = None,
                  metric=None, checkpoint_path=None, checkpoint_every=10_000, checkpoint_interval=30.0,
-                 max_message_bytes=1_000_000, horizon=1, progress=False, state_key=None, transaction=None):
+                 max_message_bytes=1_000_000, horizon=1, progress=False, state_key=None, transaction=None,
+                 proba="top-3"):
         self.source = source
         self.sink = sink
         self.model = model
         self.task = task
-        self.reader = RecordReader(task, target, features, categorical, exclude=(key_field, timestamp_field))
+        self.reader = RecordReader(task, target, features, categorical, exclude=(key_field,),
+                                   timestamp_field=timestamp_field)
         self.key_field = key_field
         self.timestamp_field = timestamp_field
         self.dead_letter = dead_letter
         self.metric = metric
+        # the metric of persistence (or the majority label) on the same events, printed beside it;
+        # None once it no longer covers the same events (resumed from a checkpoint without it)
+        self.baseline = None if metric is None else Baseline(task, metric)
+        self._metric_takes_proba = task == "classify" and metric is not None and not getattr(
+            metric, "requires_labels", True)
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval = checkpoint_interval
@@ -131,8 +153,14 @@ class Runner:
         self.state_key = state_key  # HMAC key of the checkpoint, or None (checksummed only)
         self._metric_warned = False
         self.truncated_dead_letters = 0
+        self.dead_reasons = collections.Counter()  # reason (up to its first ':') -> events, this run
+        self.fields_seen: list | None = None  # the fields of the first record decoded, for the report
         self.positions: dict = {}  # (topic, partition) -> last processed offset
+        self._key = None  # the series of the event being handled (one per key in a KeyedRunner)
+        self._last_time: dict = {}  # series -> the timestamp of its last event (forecast steps)
         self.transaction = transaction
+        self.proba_top = _proba_top(proba)  # None: all; 0: none; K: the top K
+        self._proba: dict = {}
         self._stop = False
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
@@ -183,6 +211,7 @@ class Runner:
             if self.metric is not None and type(metric) is not type(self.metric):
                 raise persist.StateError(f"{where} keeps a {type(metric).__name__}, not a {type(self.metric).__name__}")
         self.model, self.metric = model, metric
+        self._restore_baseline(header.get("baseline"), where)
         self.positions = {(t, p): o for t, p, o in positions}
         self.stats = RunStats(**stats)
         self.source.seek(self.positions)
@@ -247,6 +276,19 @@ class Runner:
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
 
+    def _restore_baseline(self, saved, where):
+        from . import persist
+
+        if self.baseline is None:
+            return
+        if saved is None or self.metric is None:
+            self.baseline = None  # it would not cover the events the resumed metric covers
+            return
+        try:
+            self.baseline.restore(persist.decode_metric(saved["metric"]), persist.decode(saved["state"]))
+        except (ValueError, KeyError, TypeError) as e:
+            raise persist.StateError(f"{where}: bad baseline ({e})") from None
+
     def _write_checkpoint(self, path=None):
         from . import persist
 
@@ -262,6 +304,8 @@ class Runner:
             "metric": metric,
             "positions": [[t, p, o] for (t, p), o in self.positions.items()],
             "stats": dataclasses.asdict(self.stats),
+            "baseline": None if self.baseline is None or metric is None else {
+                "metric": persist.encode_metric(self.baseline.metric), "state": persist.encode(self.baseline.state())},
         }, arrays, self.state_key)
         path = path or self.checkpoint_path
         tmp = f"{path}.tmp"
@@ -274,6 +318,7 @@ class Runner:
     # ---------------------------------------------------------------- one event
     def _dead(self, event: Event, reason: str):
         self.stats.dead_lettered += 1
+        self.dead_reasons[reason.split(":", 1)[0][:120]] += 1
         if self.dead_letter is None:
             return
         headers = list(event.headers) + [("streamrnn.error", reason.encode("utf-8", "replace")),
@@ -289,12 +334,28 @@ class Runner:
                                        headers=headers)
             self.truncated_dead_letters += 1
 
+    def _future_xs(self, x):
+        """The inputs of the steps a forecast covers: ``x`` for the first (the event being
+        predicted), and for the later ones the same features with the timestamp moved on by the
+        spacing of the last two events of the series (the calendar inputs of those steps)."""
+        if not x:
+            return None
+        ts = x.get(self.timestamp_field) if self.timestamp_field is not None else None
+        if ts is None:
+            return [x] * self.horizon
+        last = self._last_time.get(self._key)
+        self._last_time[self._key] = ts
+        step = ts - last if last is not None and ts > last else None
+        if self.horizon == 1 or step is None:
+            return [x] * self.horizon
+        return [x] + [{**x, self.timestamp_field: ts + k * step} for k in range(1, self.horizon)]
+
     def _predict_and_learn(self, x, y):
         """Predict, then learn; a prediction that is not finite is refused before the model learns
         (so the model is as it was) and the event dead-lettered."""
         model = self.model
         if self.task == "forecast":
-            forecast = model.forecast(self.horizon, [x] * self.horizon if x else None)
+            forecast = model.forecast(self.horizon, self._future_xs(x))
             if not all(math.isfinite(v) for v in forecast):
                 raise NonFinitePrediction("the model forecast a non-finite value")
             model.learn_one(y, x or None)
@@ -305,7 +366,12 @@ class Runner:
                 raise NonFinitePrediction("the model gave a non-finite probability")
             label = max(proba, key=proba.get) if proba else None
             model.learn_one(x, y)
-            return label, {"proba": proba}
+            self._proba = proba  # all of it, for a probability metric
+            if self.proba_top is None:
+                return label, {"proba": proba}
+            if not self.proba_top:
+                return label, {}
+            return label, {"proba": dict(sorted(proba.items(), key=lambda kv: -kv[1])[:self.proba_top])}
         fused = getattr(model, "predict_learn_one", None)  # streamrnn's regressor: one kernel call
         if fused is not None:
             pred = fused(x, y)  # learns only from a finite prediction
@@ -337,8 +403,8 @@ class Runner:
         try:
             record = self.source.decode(event)
             self._record = record
-            if self.timestamp_field is not None and record.get(self.timestamp_field) is not None:
-                parse_timestamp(record[self.timestamp_field])
+            if self.fields_seen is None:
+                self.fields_seen = [str(k)[:40] for k in list(record)[:30]]
             x, y = self.reader.read(record)
             y_pred, extra = self._predict_and_learn(x, y)
         except (DecodeError, BadInput) as e:
@@ -346,7 +412,9 @@ class Runner:
             self._dead(event, str(e))
             return None
         if self.metric is not None and y_pred is not None:
-            self.metric.update(y, y_pred)
+            self.metric.update(y, self._proba if self._metric_takes_proba else y_pred)
+        if self.baseline is not None:  # scored on the events the metric scores, learns from all
+            self.baseline.update(self.baseline_key(event, record), y, score=y_pred is not None)
         out = {"source": event.position, "prediction": y_pred, "y": y}
         out.update(extra)
         if self.key_field is not None:
@@ -356,6 +424,52 @@ class Runner:
         self.sink.write(out, key=event.key, headers=event.headers or None)
         self.stats.predictions_out += 1
         return out
+
+    def baseline_key(self, event, record):
+        """Which series an event belongs to, for the baseline (one per key)."""
+        return None if self.key_field is None else str(record.get(self.key_field))
+
+    # ---------------------------------------------------------------- the report
+    def metric_report(self) -> str | None:
+        """The metric, beside the baseline's on the same events."""
+        if self.metric is None:
+            return None
+        text = str(self.metric)
+        if self.baseline is not None and self.stats.predictions_out:
+            ours, theirs = self.metric.get(), self.baseline.metric.get()
+            better = ours > theirs if self.metric.bigger_is_better else ours < theirs
+            theirs_text = str(self.baseline.metric).split(": ", 1)[-1]  # in the metric's own format
+            text += (f"   ({self.baseline.name} on the same events: {theirs_text}; "
+                     f"the model is {'better' if better else 'not better'})")
+        return text
+
+    def dead_letter_report(self, top=3) -> str | None:
+        """The most common reasons events were dead-lettered in this run, with counts."""
+        if not self.dead_reasons:
+            return None
+        return "dead-lettered by reason: " + "; ".join(f"{reason} ({n:,})" for reason, n in
+                                                       self.dead_reasons.most_common(top))
+
+    def failure(self, max_dead_letter_ratio=0.5) -> str | None:
+        """Why the run did not do its job (nothing predicted, or more than ``max_dead_letter_ratio``
+        of the events dead-lettered), naming the commonest reason and the fields the records have;
+        None if it did."""
+        s = self.stats
+        if not s.events_in:
+            return None
+        if not s.predictions_out:
+            why = f"nothing was predicted: all {s.events_in:,} events were dead-lettered"
+        elif s.dead_lettered > max_dead_letter_ratio * s.events_in:
+            why = (f"{s.dead_lettered / s.events_in:.0%} of the events were dead-lettered "
+                   f"(over --max-dead-letter-ratio {max_dead_letter_ratio:g})")
+        else:
+            return None
+        if self.dead_reasons:
+            reason, n = self.dead_reasons.most_common(1)[0]
+            why += f"; most often: {reason} ({n:,} events)"
+        if self.fields_seen is not None:
+            why += f"; the records have the fields: {', '.join(self.fields_seen) or '(none)'}"
+        return why
 
     # ---------------------------------------------------------------- the loop
     def stop(self, *_):

@@ -3,6 +3,8 @@
 import json
 import time
 
+import datetime as dt
+
 import numpy as np
 import pytest
 from river import metrics
@@ -40,7 +42,8 @@ def test_csv_replay_predicts_then_learns(tmp_path):
     m = model()
     rows = [line.split(",") for line in open(path).read().splitlines()[1:]]
     for rec, (ts, load, kind, temp) in zip(sink.records, rows):
-        x = {"load": float(load), "kind": kind}
+        # --timestamp gives the model the event's time (calendar inputs)
+        x = {"load": float(load), "kind": kind, "ts": dt.datetime.fromisoformat(ts).replace(tzinfo=dt.timezone.utc)}
         assert rec["prediction"] == pytest.approx(m.predict_one(x), abs=1e-12)
         m.learn_one(x, float(temp))
         assert rec["timestamp"] == ts

@@ -1,0 +1,208 @@
+"""`streamrnn run` as a newcomer meets it: a run that did not do its job says so and exits non-zero;
+a user error is one line they can act on (exit 2), with the traceback only under --debug."""
+
+import json
+
+import pytest
+
+from test_adversarial import cli, one_line_error
+from test_runner_files import write_csv
+
+RUN = ["run", "--task", "regress", "--hidden-size", "4", "--quiet"]
+
+
+def test_a_misspelt_target_predicts_nothing_and_says_which_fields_exist(tmp_path):
+    data = write_csv(tmp_path / "s.csv", n=50)
+    result = cli(*RUN, "--source", f"file:{data}", "--sink", "null:", "--target", "valu")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "events in: 50  predictions out: 0  dead-lettered: 50" in result.stderr
+    assert "MAE" not in result.stderr  # never a metric of no events
+    assert "dead-lettered by reason: missing target field 'valu' (50)" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("streamrnn: error: nothing was predicted")
+    assert "the records have the fields: ts, load, kind, temp" in last
+
+
+def test_a_run_that_dead_letters_most_of_its_input_fails_unless_allowed(tmp_path):
+    rows = [{"y": 1.0, "x": 2.0} if i % 5 < 2 else {"x": 2.0} for i in range(100)]  # 60% without a target
+    data = tmp_path / "s.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = [*RUN, "--source", f"file:{data}", "--sink", "null:", "--target", "y"]
+    failed = cli(*args)
+    assert failed.returncode == 1, failed.stderr
+    assert "60% of the events were dead-lettered (over --max-dead-letter-ratio 0.5)" in failed.stderr
+    assert "most often: missing target field 'y' (60 events)" in failed.stderr
+    allowed = cli(*args, "--max-dead-letter-ratio", "0.7")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "dead-lettered by reason: missing target field 'y' (60)" in allowed.stderr
+    assert "MAE:" in allowed.stderr
+
+
+@pytest.mark.parametrize("flag,uri", [("--source", "foo://x/y"), ("--sink", "s3://bucket/preds.jsonl")])
+def test_an_unknown_scheme_is_named_in_one_line(tmp_path, flag, uri):
+    data = write_csv(tmp_path / "s.csv", n=5)
+    args = {"--source": f"file:{data}", "--sink": "null:", flag: uri}
+    line = one_line_error(cli(*RUN, "--target", "temp", "--source", args["--source"], "--sink", args["--sink"]))
+    assert f"unknown scheme {uri.split('://')[0]}://" in line
+
+
+def test_a_bad_option_is_one_line_and_debug_shows_the_traceback(tmp_path):
+    data = write_csv(tmp_path / "s.csv", n=5)
+    args = [*RUN, "--target", "temp", "--source", f"file:{data}", "--sink", "null:", "--kafka-option", "hunter2"]
+    line = one_line_error(cli(*args))
+    assert "key=value" in line and "hunter2" not in line
+    debug = cli(*args, "--debug")
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "hunter2" not in debug.stderr
+
+
+def test_version():
+    import streamrnn
+
+    result = cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"streamrnn {streamrnn.__version__}"
+
+
+def test_the_metric_is_printed_beside_persistence_on_the_same_events_also_after_a_resume(tmp_path):
+    import numpy as np
+    from river import metrics
+
+    import streamrnn
+    from connectors import NullSink
+    from connectors.files import CsvSource
+    from streamrnn.runner import Runner
+
+    data = write_csv(tmp_path / "s.csv", n=400)
+    temps = np.loadtxt(data, delimiter=",", skiprows=1, usecols=3)
+    persistence = np.mean(np.abs(temps - np.concatenate([[0.0], temps[:-1]])))
+
+    def runner(ckpt=None):
+        return Runner(CsvSource(str(data)), NullSink(), streamrnn.RecurrentRegressor(hidden_size=4, seed=1), task="regress",
+                      target="temp", features=["load"], metric=metrics.MAE(), checkpoint_path=ckpt)
+
+    whole = runner()
+    whole.run(handle_signals=False)
+    assert whole.baseline.metric.get() == pytest.approx(persistence, rel=1e-12)
+    assert "(persistence on the same events: " in whole.metric_report()
+
+    ckpt = str(tmp_path / "r.ckpt")
+    runner(ckpt).run(max_events=150, handle_signals=False)
+    resumed = runner(ckpt)
+    resumed.run(handle_signals=False)
+    assert resumed.stats.events_in == 400
+    assert resumed.baseline.metric.get() == pytest.approx(persistence, rel=1e-12)
+    assert resumed.metric.get() == pytest.approx(whole.metric.get(), rel=1e-9)
+
+
+def test_probability_metrics_get_the_probabilities_and_the_baseline_the_label_frequencies(tmp_path):
+    from river import metrics
+
+    import streamrnn
+    from connectors import NullSink
+    from connectors.files import JsonlSource
+    from streamrnn.runner import Runner
+
+    labels = ["abc"[i % 3] for i in range(300)]  # told by x
+    data = tmp_path / "s.jsonl"
+    data.write_text("".join(json.dumps({"x": float(i % 3), "y": y}) + "\n" for i, y in enumerate(labels)))
+    r = Runner(JsonlSource(str(data)), NullSink(), streamrnn.RecurrentClassifier(hidden_size=4, seed=1), task="classify",
+               target="y", metric=metrics.CrossEntropy())
+    r.run(handle_signals=False)
+    expected, counts = metrics.CrossEntropy(), {}
+    for i, y in enumerate(labels):
+        total = sum(counts.values())
+        if i:  # the model has no class to predict before the first label: neither is scored
+            expected.update(y, {k: n / total for k, n in counts.items()})
+        counts[y] = counts.get(y, 0) + 1
+    assert r.baseline.metric.get() == pytest.approx(expected.get())
+    assert 0 < r.metric.get() < r.baseline.metric.get()  # it learnt what x tells
+
+
+def test_timestamp_gives_the_model_calendar_inputs_and_future_steps_their_own(tmp_path):
+    import datetime as dt
+
+    import streamrnn
+    from connectors import ListSink
+    from connectors.files import CsvSource
+    from streamrnn.records import RecordReader
+    from streamrnn.runner import Runner
+
+    x, _ = RecordReader("regress", "temp", timestamp_field="ts").read(
+        {"ts": "2024-03-01T06:00:00", "temp": 1.0, "load": 2.0})
+    assert x == {"load": 2.0, "ts": dt.datetime(2024, 3, 1, 6, tzinfo=dt.timezone.utc)}
+
+    data = write_csv(tmp_path / "s.csv", n=30)  # one event a second
+    seen = []
+
+    class Recording(streamrnn.RecurrentForecaster):
+        def forecast(self, horizon, xs=None):
+            seen.append([x["ts"] for x in xs])
+            return super().forecast(horizon, xs)
+
+    Runner(CsvSource(str(data)), ListSink(), Recording(hidden_size=4, seed=0), task="forecast", target="temp",
+           features=["load"], timestamp_field="ts", horizon=3).run(handle_signals=False)
+    second = dt.timedelta(seconds=1)
+    assert seen[-1] == [seen[-1][0], seen[-1][0] + second, seen[-1][0] + 2 * second]
+
+
+def test_a_date_or_identifier_column_read_as_a_category_is_warned_about(tmp_path):
+    data = write_csv(tmp_path / "s.csv", n=50)
+    without = cli(*RUN, "--source", f"file:{data}", "--sink", "null:", "--target", "temp")
+    assert without.returncode == 0, without.stderr
+    assert "field 'ts' looks like a date but is read as a category" in without.stderr
+    assert "--timestamp ts" in without.stderr
+    given = cli(*RUN, "--source", f"file:{data}", "--sink", "null:", "--target", "temp", "--timestamp", "ts")
+    assert given.returncode == 0 and "looks like a date" not in given.stderr
+
+    ids = tmp_path / "ids.jsonl"
+    ids.write_text("".join(json.dumps({"id": f"user-{i}", "kind": "ab"[i % 2], "y": float(i % 7)}) + "\n"
+                           for i in range(300)))
+    result = cli(*RUN, "--source", f"file:{ids}", "--sink", "null:", "--target", "y")
+    assert result.returncode == 0, result.stderr
+    assert "field 'id' had 101 distinct values in the first" in result.stderr
+    assert "field 'kind'" not in result.stderr
+
+
+def test_a_rerun_never_truncates_its_output_and_a_keyed_rerun_says_where_its_state_is(tmp_path):
+    data = write_csv(tmp_path / "s.csv", n=40)
+    out = tmp_path / "p.jsonl"
+    plain = [*RUN, "--source", f"file:{data}", "--sink", f"file:{out}", "--target", "temp", "--features", "load"]
+    assert cli(*plain).returncode == 0
+    line = one_line_error(cli(*plain))  # a fresh run over a file that holds predictions
+    assert "already holds data" in line and "--overwrite" in line
+    assert len(out.read_text().splitlines()) == 40
+    assert cli(*plain, "--overwrite").returncode == 0 and len(out.read_text().splitlines()) == 40
+
+    keyed_out = tmp_path / "k.jsonl"
+    state = tmp_path / "state"
+    keyed = [*RUN, "--source", f"file:{data}", "--sink", f"file:{keyed_out}", "--target", "temp", "--features",
+             "load", "--key", "kind", "--state", f"dir:{state}"]
+    first = cli(*keyed)
+    assert first.returncode == 0 and f"kept in the directory {state}" in first.stderr
+    again = cli(*keyed)  # resumes: every event is covered, and the predictions are kept
+    assert again.returncode == 0, again.stderr
+    assert "events already covered by restored state: 40" in again.stderr
+    assert len(keyed_out.read_text().splitlines()) == 40
+
+
+@pytest.mark.parametrize("proba,expected", [("none", None), ("top-1", 1), ("top-3", 3), ("all", 5)])
+def test_classifier_output_carries_the_label_and_the_probabilities_asked_for(tmp_path, proba, expected):
+    data = tmp_path / "s.jsonl"
+    data.write_text("".join(json.dumps({"x": float(i % 5), "y": "abcde"[i % 5]}) + "\n" for i in range(60)))
+    out = tmp_path / "p.jsonl"
+    result = cli("run", "--task", "classify", "--hidden-size", "4", "--quiet", "--source", f"file:{data}",
+                 "--sink", f"file:{out}", "--target", "y", "--proba", proba)
+    assert result.returncode == 0, result.stderr
+    last = json.loads(out.read_text().splitlines()[-1])
+    assert last["prediction"] in "abcde"
+    if expected is None:
+        assert "proba" not in last
+    else:
+        assert len(last["proba"]) == expected and last["prediction"] == max(last["proba"], key=last["proba"].get)
+
+
+def test_a_bad_proba_is_one_line(tmp_path):
+    data = write_csv(tmp_path / "s.csv", n=5)
+    line = one_line_error(cli(*RUN, "--source", f"file:{data}", "--sink", "null:", "--target", "temp",
+                              "--proba", "top-zero"))
+    assert "--proba must be none, all or top-K" in line
