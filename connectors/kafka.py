@@ -81,6 +81,22 @@ class GroupSource(Source):
         self._stop = True
 
 
+def wait_for_broker(bootstrap_servers: str, seconds: float, on_wait=None) -> bool:
+    """Whether one of the bootstrap servers accepts a TCP connection within ``seconds``;
+    ``on_wait()`` is called once if the first try fails."""
+    deadline = time.monotonic() + seconds
+    first = True
+    while True:
+        if _any_broker_answers(bootstrap_servers, timeout=min(2.0, max(seconds, 0.1))):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        if first and on_wait is not None:
+            on_wait()
+        first = False
+        time.sleep(min(0.5, max(deadline - time.monotonic(), 0.0)))
+
+
 def _any_broker_answers(bootstrap_servers: str, timeout=2.0) -> bool:
     """Whether a TCP connection to one of the bootstrap servers opens."""
     import socket

@@ -101,19 +101,10 @@ def _transaction_settings(options: dict) -> tuple[str | None, int | None]:
     return tid, tout
 
 
-def open_transaction(args, options):
-    """``--guarantee exactly-once``: the transactional producer every Kafka output of this worker
-    writes through (see :mod:`connectors.transaction`), after checking that the job can be
-    exactly-once at all."""
-    import uuid
-
+def _check_exactly_once(args, timeout_ms):
+    """Refuse, before anything opens, a job that cannot be exactly-once."""
     from connectors.kafka import parse_kafka_uri
-    from connectors.transaction import TRANSACTION_TIMEOUT_MS
-    from connectors.uri import kafka_client
 
-    tid, timeout_ms = _transaction_settings(options)
-    if args.guarantee != "exactly-once":
-        return None
     if not args.source.startswith("kafka://"):
         raise UsageError("--guarantee exactly-once needs a Kafka source (its offsets commit in the transaction)")
     outputs = [("--sink", args.sink)] + ([("--dead-letter", args.dead_letter)] if args.dead_letter else [])
@@ -127,10 +118,19 @@ def open_transaction(args, options):
                              "a transaction spans one cluster")
     if args.key and (args.state or "kafka") != "kafka":
         raise UsageError("--guarantee exactly-once keeps per-key models in the changelog topic: use --state kafka")
-    timeout_ms = int(timeout_ms or TRANSACTION_TIMEOUT_MS)
     if args.checkpoint_interval * 1000 * 2 > timeout_ms:
         raise UsageError(f"--checkpoint-interval {args.checkpoint_interval:g} s is over half of transaction.timeout.ms "
                          f"({timeout_ms} ms): the broker would abort transactions before they commit")
+
+
+def open_transaction(args, options, tid, timeout_ms):
+    """``--guarantee exactly-once``: the transactional producer every Kafka output of this worker
+    writes through (see :mod:`connectors.transaction`)."""
+    import uuid
+
+    from connectors.kafka import parse_kafka_uri
+    from connectors.uri import kafka_client
+
     # a fresh id fences nothing; a stable one per worker (transactional.id in --kafka-config) lets
     # a restarted worker abort the transaction its killed predecessor left open at once, instead of
     # read_committed consumers waiting for the broker's timeout
@@ -139,7 +139,7 @@ def open_transaction(args, options):
         from connectors.kafka_confluent import ConfluentTransaction as cls
     else:
         from connectors.kafka import KafkaTransaction as cls
-    return cls(servers, tid, client_options=options, timeout_ms=timeout_ms)
+    return cls(parse_kafka_uri(args.source)[0], tid, client_options=options, timeout_ms=timeout_ms)
 
 
 def cmd_run(args):
@@ -213,10 +213,26 @@ def _resumes(args) -> bool:
     return resumes
 
 
+def _wait_for_brokers(args):
+    """Every Kafka cluster the run names answers, within --broker-wait seconds, or the run stops
+    with one line naming it (the clients would retry for 30 s, then fail with a traceback)."""
+    from connectors.kafka import parse_kafka_uri, wait_for_broker
+
+    uris = [u for u in (args.source, args.sink, args.dead_letter) if u and u.startswith("kafka://")]
+    for servers in dict.fromkeys(parse_kafka_uri(u)[0] for u in uris):
+        def say():
+            print(f"streamrnn: waiting up to {args.broker_wait:g} s for a Kafka broker at {servers}", file=sys.stderr)
+
+        if not wait_for_broker(servers, args.broker_wait, say):
+            raise UsageError(f"no Kafka broker answers at {servers} (waited {args.broker_wait:g} s): is it running, "
+                             "and is the address right? (--broker-wait sets how long to wait)")
+
+
 def _build_run(args):
     """The runner of ``streamrnn run`` and what to close after it, in order."""
     from connectors import open_sink, open_source
     from connectors.kafka_settings import client_options_from_env, parse_option, read_client_config
+    from connectors.transaction import TRANSACTION_TIMEOUT_MS
 
     from . import persist
     from .runner import Runner
@@ -231,7 +247,13 @@ def _build_run(args):
         args.checkpoint_interval = 1.0 if args.guarantee == "exactly-once" else 30.0
     model = build_model(args.task, args)  # settings errors first: before a connector opens
     metric = build_metric(args.task, args.metric)
-    transaction = open_transaction(args, options)
+    tid, timeout_ms = _transaction_settings(options)  # no other producer may get them
+    timeout_ms = int(timeout_ms or TRANSACTION_TIMEOUT_MS)
+    exactly_once = args.guarantee == "exactly-once"
+    if exactly_once:
+        _check_exactly_once(args, timeout_ms)
+    _wait_for_brokers(args)
+    transaction = open_transaction(args, options, tid, timeout_ms) if exactly_once else None
     key = persist.state_key(args.state_key_file)
     client = args.kafka_client
     kafka_kw = {} if transaction is None else {"read_committed": True}
@@ -246,7 +268,10 @@ def _build_run(args):
                   metric=metric, checkpoint_every=args.checkpoint_every,
                   checkpoint_interval=args.checkpoint_interval, max_message_bytes=args.max_message_bytes,
                   horizon=args.horizon, progress=not args.quiet and sys.stderr.isatty(), transaction=transaction,
-                  proba=args.proba)
+                  proba=args.proba, status_every=args.status_every,
+                  # no terminal for a progress bar (a service's log): a status line now and then
+                  on_status=None if args.quiet or sys.stderr.isatty() or not args.status_every
+                  else lambda line: print(line, file=sys.stderr, flush=True))
     store = None
     if args.key:
         from .keyed import KeyedRunner
@@ -278,7 +303,7 @@ def open_store(args, options, key=None, transaction=None):
         return cls(servers, f"{args.group}-models-changelog", client_options=options, transaction=transaction)
     if spec.startswith("dir:"):
         return DirectoryStore(spec[4:], key=key)
-    raise SystemExit(f"--state must be 'kafka' or 'dir:PATH', got {spec!r}")
+    raise UsageError(f"--state must be 'kafka' or 'dir:PATH', got {spec!r}")
 
 
 def cmd_demo(args):
@@ -353,6 +378,8 @@ def main(argv=None):
     io.add_argument("--kafka-client", default=None, choices=["kafka-python", "confluent"],
                     help="Kafka client library: kafka-python (default) or confluent (librdkafka: about 5x "
                          "the throughput; pip install confluent-kafka). Env: STREAMRNN_KAFKA_CLIENT")
+    io.add_argument("--broker-wait", type=float, default=30.0,
+                    help="seconds to wait for the Kafka brokers to answer before giving up (default 30)")
     io.add_argument("--idle-timeout", type=float, default=None,
                     help="stop after this many seconds without a Kafka message or rebalance while "
                          "partitions are assigned (default: run forever)")
@@ -397,7 +424,9 @@ def main(argv=None):
     state.add_argument("--state-key-file", default=None, metavar="FILE",
                        help="sign checkpoints and stored models with the key in FILE (HMAC-SHA256) and refuse "
                             "any that are not signed with it (env: STREAMRNN_STATE_KEY)")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or status lines")
+    run.add_argument("--status-every", type=float, default=10.0,
+                     help="without a terminal: print a status line every so many seconds (0: never)")
     run.add_argument("--debug", action="store_true", help="show the traceback of an error")
     _model_args(run)
     run.set_defaults(func=cmd_run)

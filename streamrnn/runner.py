@@ -118,6 +118,9 @@ class Runner:
     proba
         Classify task: which class probabilities each prediction carries beside the label:
         ``"none"``, ``"all"``, or ``"top-K"`` (the K likeliest; the default is the top 3).
+    on_status, status_every
+        Called with a status line (events, rate, dead letters, metric) every ``status_every``
+        seconds while the run goes on: for logs, where there is no progress bar.
     transaction
         Exactly-once output: a :class:`connectors.transaction.Transaction` that the Kafka sinks
         write into, committed with the consumed offsets at every checkpoint.
@@ -127,7 +130,7 @@ class Runner:
                  categorical=None, key_field=None, timestamp_field=None, dead_letter: Sink | None = None,
                  metric=None, checkpoint_path=None, checkpoint_every=10_000, checkpoint_interval=30.0,
                  max_message_bytes=1_000_000, horizon=1, progress=False, state_key=None, transaction=None,
-                 proba="top-3"):
+                 proba="top-3", on_status=None, status_every=10.0):
         self.source = source
         self.sink = sink
         self.model = model
@@ -159,6 +162,8 @@ class Runner:
         self._key = None  # the series of the event being handled (one per key in a KeyedRunner)
         self._last_time: dict = {}  # series -> the timestamp of its last event (forecast steps)
         self.transaction = transaction
+        self.on_status = on_status
+        self.status_every = status_every
         self.proba_top = _proba_top(proba)  # None: all; 0: none; K: the top K
         self._proba: dict = {}
         self._stop = False
@@ -443,6 +448,14 @@ class Runner:
                      f"the model is {'better' if better else 'not better'})")
         return text
 
+    def status_line(self, rate: float) -> str:
+        s = self.stats
+        text = (f"streamrnn: {s.events_in:,} events in, {s.predictions_out:,} predicted, {s.dead_lettered:,} "
+                f"dead-lettered, {rate:,.0f} events/s")
+        if self.metric is not None and s.predictions_out:
+            text += f"; {self.metric}"
+        return text
+
     def dead_letter_report(self, top=3) -> str | None:
         """The most common reasons events were dead-lettered in this run, with counts."""
         if not self.dead_reasons:
@@ -490,6 +503,7 @@ class Runner:
 
             bar = tqdm(unit=" ev", smoothing=0.1, mininterval=0.5, dynamic_ncols=True)
         start = time.monotonic()
+        next_status = start + self.status_every
         elapsed_before = self.stats.elapsed
         processed = 0
         failed = True
@@ -502,6 +516,9 @@ class Runner:
                         bar.update(1000)
                         if self.metric is not None:
                             bar.set_postfix_str(str(self.metric), refresh=False)
+                if self.on_status is not None and time.monotonic() >= next_status:
+                    next_status = time.monotonic() + self.status_every
+                    self.on_status(self.status_line(processed / max(time.monotonic() - start, 1e-9)))
                 if (self._since_checkpoint >= self.checkpoint_every or
                         (self._since_checkpoint and time.monotonic() - self._last_checkpoint >= self.checkpoint_interval)):
                     self.stats.elapsed = elapsed_before + time.monotonic() - start

@@ -206,3 +206,26 @@ def test_a_bad_proba_is_one_line(tmp_path):
     line = one_line_error(cli(*RUN, "--source", f"file:{data}", "--sink", "null:", "--target", "temp",
                               "--proba", "top-zero"))
     assert "--proba must be none, all or top-K" in line
+
+
+def test_an_unreachable_broker_is_one_line_after_a_bounded_wait():
+    import time
+
+    start = time.monotonic()
+    line = one_line_error(cli(*RUN, "--source", "kafka://127.0.0.1:9/in", "--sink", "null:", "--target", "y",
+                              "--broker-wait", "1"))
+    assert "no Kafka broker answers at 127.0.0.1:9 (waited 1 s)" in line
+    assert time.monotonic() - start < 25  # not the clients' own 30 s and more
+
+
+def test_without_a_terminal_a_run_prints_status_lines(tmp_path):
+    data = tmp_path / "s.jsonl"
+    data.write_text("".join(json.dumps({"ts": 1.7e9 + i, "x": float(i % 3), "y": float(i % 3)}) + "\n"
+                            for i in range(40)))
+    # paced at 10 events/s: four seconds, status lines every half second
+    result = cli("run", "--task", "regress", "--hidden-size", "4", "--source", f"file:{data}", "--sink", "null:",
+                 "--target", "y", "--timestamp", "ts", "--speed", "10", "--status-every", "0.5")
+    assert result.returncode == 0, result.stderr
+    status = [s for s in result.stderr.splitlines() if s.startswith("streamrnn: ") and "events in," in s]
+    assert len(status) >= 3, result.stderr
+    assert "predicted" in status[-1] and "events/s" in status[-1]

@@ -1,9 +1,8 @@
 """The runner over file connectors: prequential predictions, dead letters, checkpoints."""
 
+import datetime as dt
 import json
 import time
-
-import datetime as dt
 
 import numpy as np
 import pytest
