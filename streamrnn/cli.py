@@ -152,6 +152,15 @@ def cmd_run(args):
             raise
         raise UsageError(str(e)) from None
     keys = ""
+    if args.metrics_port is not None:
+        try:
+            from .exporter import serve
+        except ImportError:
+            raise UsageError('--metrics-port needs prometheus_client: pip install "streamrnn[metrics]"') from None
+        try:
+            serve(runner, args.metrics_port, args.metrics_address)
+        except OSError as e:
+            raise UsageError(f"cannot serve metrics on {args.metrics_address}:{args.metrics_port}: {e.strerror}") from None
     try:
         stats = runner.run(max_events=args.max_events)
         if args.key:  # before the source closes and gives its partitions back
@@ -228,6 +237,26 @@ def _wait_for_brokers(args):
                              "and is the address right? (--broker-wait sets how long to wait)")
 
 
+def _reset(args):
+    """--reset: forget the saved state this run would resume from (and so replace its file sink)."""
+    import shutil
+
+    if args.key and _state_spec(args) == "kafka":
+        raise UsageError(f"--reset cannot delete a Kafka changelog: delete the topic {args.group}-models-changelog "
+                         f"and the group {args.group}'s offsets with your Kafka tools, or use another --group")
+    removed = [p for p in ([args.checkpoint, f"{args.checkpoint}.pending"] if args.checkpoint else [])
+               if os.path.exists(p)]
+    for path in removed:
+        os.remove(path)
+    state_dir = _state_dir(args)
+    if state_dir and os.path.isdir(state_dir):
+        shutil.rmtree(state_dir)
+        removed.append(state_dir + "/")
+    args.overwrite = True
+    print(f"streamrnn: --reset: removed {', '.join(removed) if removed else 'nothing (no saved state)'}",
+          file=sys.stderr)
+
+
 def _build_run(args):
     """The runner of ``streamrnn run`` and what to close after it, in order."""
     from connectors import open_sink, open_source
@@ -245,6 +274,8 @@ def _build_run(args):
         options[k] = v
     if args.checkpoint_interval is None:  # output waits for the commit under exactly-once, as in Kafka Streams
         args.checkpoint_interval = 1.0 if args.guarantee == "exactly-once" else 30.0
+    if args.reset:
+        _reset(args)
     model = build_model(args.task, args)  # settings errors first: before a connector opens
     metric = build_metric(args.task, args.metric)
     tid, timeout_ms = _transaction_settings(options)  # no other producer may get them
@@ -410,6 +441,9 @@ def main(argv=None):
                        help="live models per worker; colder ones are kept serialised")
     state = run.add_argument_group("state")
     state.add_argument("--checkpoint", default=None, help="checkpoint file: loaded on start, written as it runs")
+    state.add_argument("--reset", action="store_true",
+                       help="start over: delete the --checkpoint file (or a keyed run's state directory) and "
+                            "replace the file sink")
     state.add_argument("--overwrite", action="store_true",
                        help="replace a sink file that already holds data (a resumed run appends to it)")
     state.add_argument("--checkpoint-every", type=int, default=10_000, help="events between checkpoints")
@@ -425,6 +459,11 @@ def main(argv=None):
                        help="sign checkpoints and stored models with the key in FILE (HMAC-SHA256) and refuse "
                             "any that are not signed with it (env: STREAMRNN_STATE_KEY)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or status lines")
+    run.add_argument("--metrics-port", type=int, default=None,
+                     help="serve Prometheus metrics on this port (/metrics): events, dead letters by reason, the "
+                          "metric and its baseline, skipped updates, checkpoint age")
+    run.add_argument("--metrics-address", default="127.0.0.1", help="address of --metrics-port (0.0.0.0: every "
+                     "interface)")
     run.add_argument("--status-every", type=float, default=10.0,
                      help="without a terminal: print a status line every so many seconds (0: never)")
     run.add_argument("--debug", action="store_true", help="show the traceback of an error")

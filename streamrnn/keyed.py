@@ -130,6 +130,12 @@ class KeyedRunner(Runner):
         self._current = (models, event)
         return super().process(event)
 
+    def live_models(self) -> list:
+        return [m for models in list(self.partitions.values()) for m in list(models.hot.values())]
+
+    def model_count(self) -> int:
+        return sum(len(models) for models in list(self.partitions.values()))
+
     def baseline_key(self, event, record):
         return self._key  # of the event just predicted
 

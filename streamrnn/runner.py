@@ -195,7 +195,7 @@ class Runner:
         differences = _differences(self.model, model)
         if differences:
             raise persist.StateError(f"{where} was written for another model ({'; '.join(differences)}): "
-                                     "start over without it, or give the same settings")
+                                     "give the same settings, or start over with --reset")
         positions, stats = header.get("positions"), header.get("stats")
         if not (type(positions) is list and all(
                 type(p) is list and len(p) == 3 and type(p[0]) is str and type(p[1]) is int and type(p[2]) is int
@@ -448,6 +448,13 @@ class Runner:
                      f"the model is {'better' if better else 'not better'})")
         return text
 
+    def live_models(self) -> list:
+        """The models in memory (for the metrics exporter)."""
+        return [self.model]
+
+    def model_count(self) -> int:
+        return 1
+
     def status_line(self, rate: float) -> str:
         s = self.stats
         text = (f"streamrnn: {s.events_in:,} events in, {s.predictions_out:,} predicted, {s.dead_lettered:,} "
@@ -485,6 +492,14 @@ class Runner:
         return why
 
     # ---------------------------------------------------------------- the loop
+    def _events_left(self):
+        """How many events a file source has left (a progress bar's total), or None (a stream)."""
+        topic = getattr(self.source, "topic", None)
+        if type(topic) is not str or hasattr(self.source, "assigned"):  # a Kafka source has no end
+            return None
+        end = self.source.end_offset(topic, 0)
+        return None if end is None else max(end - self.positions.get((topic, 0), -1) - 1, 0)
+
     def stop(self, *_):
         """Ask the loop to stop after the current event (safe from a signal handler)."""
         self._stop = True
@@ -501,7 +516,7 @@ class Runner:
         if self.progress:
             from tqdm import tqdm
 
-            bar = tqdm(unit=" ev", smoothing=0.1, mininterval=0.5, dynamic_ncols=True)
+            bar = tqdm(unit=" ev", smoothing=0.1, mininterval=0.5, dynamic_ncols=True, total=self._events_left())
         start = time.monotonic()
         next_status = start + self.status_every
         elapsed_before = self.stats.elapsed

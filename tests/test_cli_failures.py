@@ -229,3 +229,74 @@ def test_without_a_terminal_a_run_prints_status_lines(tmp_path):
     status = [s for s in result.stderr.splitlines() if s.startswith("streamrnn: ") and "events in," in s]
     assert len(status) >= 3, result.stderr
     assert "predicted" in status[-1] and "events/s" in status[-1]
+
+
+def test_a_checkpoint_of_other_settings_is_refused_and_reset_starts_over(tmp_path):
+    data = write_csv(tmp_path / "s.csv", n=40)
+    ckpt, out = tmp_path / "m.ckpt", tmp_path / "p.jsonl"
+    args = ["run", "--task", "regress", "--quiet", "--source", f"file:{data}", "--sink", f"file:{out}",
+            "--target", "temp", "--features", "load", "--checkpoint", str(ckpt)]
+    assert cli(*args, "--hidden-size", "4").returncode == 0
+    line = one_line_error(cli(*args, "--hidden-size", "8"))
+    assert "hidden_size: 4 -> 8" in line and "--reset" in line
+    again = cli(*args, "--hidden-size", "8", "--reset")
+    assert again.returncode == 0, again.stderr
+    assert f"--reset: removed {ckpt}" in again.stderr
+    assert "events in: 40  predictions out: 40" in again.stderr  # from the start, not resumed
+    assert len(out.read_text().splitlines()) == 40  # the sink replaced, not appended to
+
+
+def test_metrics_port_serves_prometheus_metrics_while_it_runs(tmp_path):
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from connectors.local_broker import free_port
+
+    rows = [json.dumps({"ts": 1.7e9 + i, "x": float(i % 3), "y": float(i % 3)}) for i in range(60)]
+    rows[5] = '{"ts": 1700000005, "x": 1.0}'  # no target
+    data = tmp_path / "s.jsonl"
+    data.write_text("\n".join(rows) + "\n")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamrnn.cli", "run", "--task", "regress", "--hidden-size", "4",
+                             "--quiet", "--source", f"file:{data}", "--sink", "null:", "--target", "y",
+                             "--timestamp", "ts", "--speed", "10", "--metrics-port", str(port)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, text = time.monotonic() + 120, ""
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+            except OSError:
+                text = ""
+            if "streamrnn_metric{" in text and 'reason="missing target field' in text:
+                break
+            time.sleep(0.2)
+    finally:
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    lines = {ln.rsplit(" ", 1)[0]: float(ln.rsplit(" ", 1)[1]) for ln in text.splitlines() if ln and ln[0] != "#"}
+    assert 0 < lines["streamrnn_events_in_total"] < 60  # scraped while it ran
+    assert lines["streamrnn_dead_lettered_total{reason=\"missing target field 'y'\"}"] == 1
+    assert 'streamrnn_baseline_metric{baseline="persistence",metric="MAE"}' in lines
+    assert lines["streamrnn_models"] == 1 and "streamrnn_checkpoint_age_seconds" in lines
+
+
+def test_the_progress_bar_of_a_file_knows_how_many_events_are_left(tmp_path):
+    import streamrnn
+    from connectors import NullSink
+    from connectors.files import CsvSource
+    from streamrnn.runner import Runner
+
+    data = write_csv(tmp_path / "s.csv", n=120)
+    ckpt = str(tmp_path / "r.ckpt")
+
+    def runner():
+        return Runner(CsvSource(str(data)), NullSink(), streamrnn.RecurrentRegressor(hidden_size=4, seed=0),
+                      task="regress", target="temp", features=["load"], checkpoint_path=ckpt)
+
+    first = runner()
+    assert first._events_left() == 120
+    first.run(max_events=50, handle_signals=False)
+    assert runner()._events_left() == 70
