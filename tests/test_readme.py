@@ -1,0 +1,55 @@
+"""The README's examples run as written: its Python blocks, and its `streamrnn run` commands over
+files shipped in the repository (the Kafka ones need a cluster of the reader's and are run, with
+the local broker, by the Kafka tests)."""
+
+import pathlib
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def blocks(language):
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def file_commands():
+    out = []
+    for block in blocks("bash"):
+        for command in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(command, comments=True)
+            if words[:2] == ["streamrnn", "run"]:
+                source = words[words.index("--source") + 1]
+                if source.startswith("file:") and (ROOT / source[5:]).resolve().is_relative_to(ROOT):
+                    out.append(words)
+    return out
+
+
+@pytest.mark.parametrize("number", range(len(blocks("python"))))
+def test_python_blocks_run(number, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(blocks("python")[number], f"README.md python block {number}", "exec"), {})
+
+
+def test_the_first_commands_are_the_two_setup_commands():
+    first = blocks("bash")[0].strip().splitlines()
+    assert first == ['pip install -e . && streamrnn demo', 'pip install -e ".[test]" && python3 -m pytest -q']
+
+
+@pytest.mark.parametrize("words", file_commands(), ids=lambda w: w[w.index("--source") + 1])
+def test_file_commands_run_and_beat_their_baseline(words, tmp_path):
+    words = [w if not w.startswith("file:") or w == words[words.index("--source") + 1] else f"file:{tmp_path}/{w[5:]}"
+             for w in words]
+    result = subprocess.run([sys.executable, "-m", "streamrnn.cli", *words[1:], "--quiet"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "the model is better" in result.stderr, result.stderr
+
+
+def test_the_readme_has_file_commands():
+    assert file_commands(), "the README shows no runnable file example"
