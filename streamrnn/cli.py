@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import os
 import sys
 
@@ -172,6 +174,18 @@ def cmd_run(args):
     finally:
         for close in closers:
             close()
+    failure = runner.failure(args.max_dead_letter_ratio)
+    if args.log_format == "json":
+        summary = runner.status()
+        summary.update(failure=failure, truncated_dead_letters=runner.truncated_dead_letters,
+                       refused_state_records=len(getattr(runner, "rejected", [])))
+        if runner.transaction is not None:
+            summary["transactions_committed"] = runner.transaction.commits
+        if args.key:
+            summary["models"] = runner.model_count()
+            summary["events_covered_by_restored_state"] = runner.covered
+        print(json.dumps({"summary": summary}), file=sys.stderr)
+        return 1 if failure or not stats.balanced else 0
     print(stats.summary(runner.metric_report()), file=sys.stderr)
     report = runner.dead_letter_report()
     if report:
@@ -188,11 +202,17 @@ def cmd_run(args):
     if rejected:
         print(f"refused {len(rejected):,} state records on restore (never loaded; the first: {rejected[0]})",
               file=sys.stderr)
-    failure = runner.failure(args.max_dead_letter_ratio)
     if failure:
         print(f"streamrnn: error: {failure}", file=sys.stderr)
         return 1
     return 0 if stats.balanced else 1
+
+
+def _print_status(as_json, runner, rate):
+    if as_json:
+        print(json.dumps({"status": runner.status(rate)}), file=sys.stderr, flush=True)
+    else:
+        print(runner.status_line(rate), file=sys.stderr, flush=True)
 
 
 def _state_spec(args) -> str:
@@ -302,7 +322,7 @@ def _build_run(args):
                   proba=args.proba, status_every=args.status_every,
                   # no terminal for a progress bar (a service's log): a status line now and then
                   on_status=None if args.quiet or sys.stderr.isatty() or not args.status_every
-                  else lambda line: print(line, file=sys.stderr, flush=True))
+                  else functools.partial(_print_status, args.log_format == "json"))
     store = None
     if args.key:
         from .keyed import KeyedRunner
@@ -464,6 +484,8 @@ def main(argv=None):
                           "metric and its baseline, skipped updates, checkpoint age")
     run.add_argument("--metrics-address", default="127.0.0.1", help="address of --metrics-port (0.0.0.0: every "
                      "interface)")
+    run.add_argument("--log-format", default="text", choices=["text", "json"],
+                     help="status lines and the final summary as text or as one JSON object each (on stderr)")
     run.add_argument("--status-every", type=float, default=10.0,
                      help="without a terminal: print a status line every so many seconds (0: never)")
     run.add_argument("--debug", action="store_true", help="show the traceback of an error")

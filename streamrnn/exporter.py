@@ -13,6 +13,7 @@ server's thread: counting costs the event loop nothing. Served with ``prometheus
 ``streamrnn_skipped_updates``                      updates skipped (a loss or gradient not finite)
 ``streamrnn_checkpoint_age_seconds``               time since the last checkpoint (or commit)
 ``streamrnn_models``                               models held (per-key runs: one per key)
+``streamrnn_consumer_lag{topic,partition}``        events behind the end (Kafka; every --status-every s)
 =================================================  =========================================
 """
 
@@ -51,6 +52,11 @@ class RunCollector:
         yield GaugeMetricFamily("streamrnn_skipped_updates", "Updates skipped because the loss or a gradient was "
                                 "not finite (models in memory)", value=sum(_skipped(m) for m in r.live_models()))
         yield GaugeMetricFamily("streamrnn_models", "Models held by this worker", value=r.model_count())
+        lag = GaugeMetricFamily("streamrnn_consumer_lag", "Events behind the end of the partition, as last measured",
+                                labels=["topic", "partition"])
+        for (topic, partition), n in list(r.lag.items()):
+            lag.add_metric([topic, str(partition)], n)
+        yield lag
         yield GaugeMetricFamily("streamrnn_checkpoint_age_seconds", "Seconds since the last checkpoint",
                                 value=time.monotonic() - r._last_checkpoint)
 
@@ -65,4 +71,5 @@ def serve(runner, port: int, address: str = "127.0.0.1"):
 
     registry = CollectorRegistry()
     registry.register(RunCollector(runner))
+    runner.track_lag = True  # measured in the run's own thread: the Kafka clients are not thread-safe
     return start_http_server(port, addr=address, registry=registry)

@@ -119,8 +119,8 @@ class Runner:
         Classify task: which class probabilities each prediction carries beside the label:
         ``"none"``, ``"all"``, or ``"top-K"`` (the K likeliest; the default is the top 3).
     on_status, status_every
-        Called with a status line (events, rate, dead letters, metric) every ``status_every``
-        seconds while the run goes on: for logs, where there is no progress bar.
+        ``on_status(runner, events_per_second)`` every ``status_every`` seconds while the run goes
+        on (for logs, where there is no progress bar: see :meth:`status_line`, :meth:`status`).
     transaction
         Exactly-once output: a :class:`connectors.transaction.Transaction` that the Kafka sinks
         write into, committed with the consumed offsets at every checkpoint.
@@ -164,6 +164,8 @@ class Runner:
         self.transaction = transaction
         self.on_status = on_status
         self.status_every = status_every
+        self.track_lag = False  # keep ``lag`` up to date every status_every seconds (the exporter sets it)
+        self.lag: dict = {}  # (topic, partition) -> events behind the end, as last measured
         self.proba_top = _proba_top(proba)  # None: all; 0: none; K: the top K
         self._proba: dict = {}
         self._stop = False
@@ -455,10 +457,42 @@ class Runner:
     def model_count(self) -> int:
         return 1
 
+    def _refresh_lag(self):
+        """How far behind the end of each assigned partition the run is (Kafka sources)."""
+        assigned = getattr(self.source, "assigned", None)
+        if not assigned:
+            return
+        lag = {}
+        for tp in sorted(assigned):
+            try:
+                end = self.source.end_offset(*tp)
+            except Exception as e:  # a broker hiccup: the figure waits for the next look
+                log.debug("no end offset of %s/%s: %r", *tp, e)
+                continue
+            if end is not None:
+                lag[tp] = max(end - self.positions.get(tp, -1) - 1, 0)
+        self.lag = lag
+
+    def status(self, rate: float | None = None) -> dict:
+        """The run's figures as plain data (``--log-format json``)."""
+        s = self.stats
+        out = {"events_in": s.events_in, "predictions_out": s.predictions_out, "dead_lettered": s.dead_lettered,
+               "events_per_second": round(s.events_in / s.elapsed if rate is None and s.elapsed else rate or 0.0, 1),
+               "dead_lettered_by_reason": dict(self.dead_reasons.most_common(10))}
+        if self.lag:
+            out["lag"] = {f"{t}/{p}": n for (t, p), n in self.lag.items()}
+        if self.metric is not None and s.predictions_out:
+            out["metric"] = {"name": type(self.metric).__name__, "value": self.metric.get()}
+            if self.baseline is not None:
+                out["baseline"] = {"name": self.baseline.name, "value": self.baseline.metric.get()}
+        return out
+
     def status_line(self, rate: float) -> str:
         s = self.stats
         text = (f"streamrnn: {s.events_in:,} events in, {s.predictions_out:,} predicted, {s.dead_lettered:,} "
                 f"dead-lettered, {rate:,.0f} events/s")
+        if self.lag:
+            text += f", lag {sum(self.lag.values()):,}"
         if self.metric is not None and s.predictions_out:
             text += f"; {self.metric}"
         return text
@@ -531,9 +565,11 @@ class Runner:
                         bar.update(1000)
                         if self.metric is not None:
                             bar.set_postfix_str(str(self.metric), refresh=False)
-                if self.on_status is not None and time.monotonic() >= next_status:
+                if (self.on_status is not None or self.track_lag) and time.monotonic() >= next_status:
                     next_status = time.monotonic() + self.status_every
-                    self.on_status(self.status_line(processed / max(time.monotonic() - start, 1e-9)))
+                    self._refresh_lag()
+                    if self.on_status is not None:
+                        self.on_status(self, processed / max(time.monotonic() - start, 1e-9))
                 if (self._since_checkpoint >= self.checkpoint_every or
                         (self._since_checkpoint and time.monotonic() - self._last_checkpoint >= self.checkpoint_interval)):
                     self.stats.elapsed = elapsed_before + time.monotonic() - start

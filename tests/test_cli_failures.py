@@ -300,3 +300,20 @@ def test_the_progress_bar_of_a_file_knows_how_many_events_are_left(tmp_path):
     assert first._events_left() == 120
     first.run(max_events=50, handle_signals=False)
     assert runner()._events_left() == 70
+
+
+def test_log_format_json_gives_status_lines_and_a_summary_as_json(tmp_path):
+    rows = [{"ts": 1.7e9 + i, "x": float(i % 3), "y": float(i % 3)} for i in range(30)]
+    rows[3] = {"ts": 1.7e9 + 3, "x": 1.0}
+    data = tmp_path / "s.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = cli("run", "--task", "regress", "--hidden-size", "4", "--source", f"file:{data}", "--sink", "null:",
+                 "--target", "y", "--timestamp", "ts", "--speed", "15", "--status-every", "0.5", "--log-format", "json")
+    assert result.returncode == 0, result.stderr
+    objects = [json.loads(s) for s in result.stderr.splitlines() if s.startswith("{")]
+    assert any("status" in o for o in objects)
+    summary = objects[-1]["summary"]
+    assert (summary["events_in"], summary["predictions_out"], summary["dead_lettered"]) == (30, 29, 1)
+    assert summary["dead_lettered_by_reason"] == {"missing target field 'y'": 1}
+    assert summary["metric"]["name"] == "MAE" and summary["baseline"]["name"] == "persistence"
+    assert summary["failure"] is None

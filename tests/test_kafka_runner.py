@@ -198,3 +198,17 @@ def test_the_first_group_join_assigns_every_partition(kafka_bootstrap):
             source.close()
         assert assignments[0] == [(topic, 0), (topic, 1)], assignments
         assert got == sorted(f"m{i}".encode() for i in range(20))
+
+
+def test_status_lines_show_the_consumer_lag(kafka_bootstrap, tmp_path):
+    path = write_csv(tmp_path / "stream.csv", n=3000)
+    src, out = create_topic(kafka_bootstrap, unique("in"), 2), unique("pred")
+    produce(kafka_bootstrap, src, as_json_lines(path))
+    args = [a for a in run_args(kafka_bootstrap, src, out, unique("g"), "--idle-timeout", "3", "--status-every", "0.2")
+            if a != "--quiet"]
+    proc = subprocess.run(streamrnn_cmd(*args), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lags = [int(s.rsplit(", lag ", 1)[1].split(";")[0].replace(",", "")) for s in proc.stderr.splitlines()
+            if s.startswith("streamrnn: ") and ", lag " in s]
+    assert lags and lags[-1] == 0, proc.stderr[-2000:]  # caught up by the end
+    assert max(lags) <= 3000
