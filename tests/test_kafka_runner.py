@@ -211,4 +211,4 @@ def test_status_lines_show_the_consumer_lag(kafka_bootstrap, tmp_path):
     lags = [int(s.rsplit(", lag ", 1)[1].split(";")[0].replace(",", "")) for s in proc.stderr.splitlines()
             if s.startswith("streamrnn: ") and ", lag " in s]
     assert lags and lags[-1] == 0, proc.stderr[-2000:]  # caught up by the end
-    assert max(lags) <= 3000
+    assert 0 < max(lags) <= 3000  # behind while it worked through the topic
