@@ -377,6 +377,21 @@ def cmd_demo(args):
     return 0 if stats.balanced else 1
 
 
+def cmd_plot(args):
+    import importlib.util
+
+    from .plot import plot
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise UsageError('streamrnn plot needs matplotlib: pip install "streamrnn[plot]"')
+    try:
+        shown = plot(args.predictions, args.out, last=args.last, title=args.title)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(f"wrote {args.out}: predictions against the truth, and the {shown}", file=sys.stderr)
+    return 0
+
+
 def cmd_record(args):
     from connectors import open_source
     from connectors.files import RecordingSink
@@ -491,6 +506,13 @@ def main(argv=None):
     run.add_argument("--debug", action="store_true", help="show the traceback of an error")
     _model_args(run)
     run.set_defaults(func=cmd_run)
+
+    pl = sub.add_parser("plot", help="draw a predictions file (JSON Lines of streamrnn run) as a PNG")
+    pl.add_argument("--predictions", required=True, help="the .jsonl a run wrote with --sink file:PATH.jsonl")
+    pl.add_argument("--out", required=True, help="the PNG to write")
+    pl.add_argument("--last", type=int, default=None, help="only the last N predictions")
+    pl.add_argument("--title", default=None)
+    pl.set_defaults(func=cmd_plot)
 
     rec = sub.add_parser("record", help="record a Kafka topic to a .rec file, to replay it byte for byte")
     rec.add_argument("--source", required=True)

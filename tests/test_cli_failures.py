@@ -317,3 +317,26 @@ def test_log_format_json_gives_status_lines_and_a_summary_as_json(tmp_path):
     assert summary["dead_lettered_by_reason"] == {"missing target field 'y'": 1}
     assert summary["metric"]["name"] == "MAE" and summary["baseline"]["name"] == "persistence"
     assert summary["failure"] is None
+
+
+@pytest.mark.parametrize("task", ["forecast", "classify"])
+def test_plot_draws_a_predictions_file(tmp_path, task):
+    data = tmp_path / "s.jsonl"
+    data.write_text("".join(json.dumps({"x": float(i % 4), "y": float(i % 4) if task == "forecast" else "abcd"[i % 4]})
+                            + "\n" for i in range(120)))
+    preds, png = tmp_path / "p.jsonl", tmp_path / "p.png"
+    assert cli("run", "--task", task, "--hidden-size", "4", "--quiet", "--source", f"file:{data}",
+               "--sink", f"file:{preds}", "--target", "y").returncode == 0
+    result = cli("plot", "--predictions", str(preds), "--out", str(png))
+    assert result.returncode == 0, result.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert ("MAE over the last" if task == "forecast" else "running accuracy") in result.stderr
+
+
+def test_plot_of_a_file_without_predictions_is_one_line(tmp_path):
+    bad = tmp_path / "x.jsonl"
+    bad.write_text('{"a": 1}\n')
+    assert "holds no predictions" in one_line_error(cli("plot", "--predictions", str(bad), "--out",
+                                                        str(tmp_path / "x.png")))
+    assert "no such file" in one_line_error(cli("plot", "--predictions", str(tmp_path / "nope.jsonl"), "--out",
+                                                str(tmp_path / "x.png"))).lower()
