@@ -322,8 +322,11 @@ class KafkaSink(Sink):
     """Produce records as JSON to ``topic`` with ``acks='all'``; keys and headers are kept. With a
     ``transaction`` (:class:`KafkaTransaction`), records go into it and are delivered when it commits."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, client_options: dict | None = None, linger_ms: int = 5,
-                 batch_size: int = 256 * 1024, transaction: Transaction | None = None):
+    def __init__(self, bootstrap_servers: str, topic: str, client_options: dict | None = None, linger_ms: int = 20,
+                 batch_size: int = 1024 * 1024, transaction: Transaction | None = None):
+        # a 20 ms linger (5 before) makes kafka-python's batches fuller and its sender thread, which
+        # shares the GIL with the model, wake less often: see docs/benchmarks.md. Latency-bound
+        # jobs set linger_ms lower with --kafka-option.
         from kafka import KafkaProducer
 
         self.topic = topic
