@@ -118,7 +118,7 @@ def _check_exactly_once(args, timeout_ms):
         if uri.startswith("kafka://") and parse_kafka_uri(uri)[0] != servers:
             raise UsageError(f"--guarantee exactly-once needs {flag} on the source's cluster ({servers}): "
                              "a transaction spans one cluster")
-    if args.key and (args.state or "kafka") != "kafka":
+    if args.key and _state_spec(args) != "kafka":
         raise UsageError("--guarantee exactly-once keeps per-key models in the changelog topic: use --state kafka")
     if args.checkpoint_interval * 1000 * 2 > timeout_ms:
         raise UsageError(f"--checkpoint-interval {args.checkpoint_interval:g} s is over half of transaction.timeout.ms "

@@ -16,7 +16,6 @@ ends: one prediction per input offset.
 from __future__ import annotations
 
 import logging
-import time
 
 from connectors.base import Event
 
@@ -116,8 +115,7 @@ class KeyedRunner(Runner):
             self.source.commit({tp: off for tp, off in self.positions.items() if tp in self.partitions})
         except Exception as e:  # a commit lost to a rebalance or a broker restart: the markers hold
             log.warning("offset commit failed (%r); the changelog markers still cover the state", e)
-        self._since_checkpoint = 0
-        self._last_checkpoint = time.monotonic()
+        self._checkpointed()
 
     # ---------------------------------------------------------------- events
     def process(self, event: Event):

@@ -267,6 +267,10 @@ class Runner:
             if not self.checkpoint_path:
                 raise
             log.warning("offset commit failed (%r); the checkpoint covers the positions", e)
+        self._checkpointed()
+
+    def _checkpointed(self):
+        """Start counting the events and seconds to the next checkpoint."""
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
 
@@ -280,8 +284,7 @@ class Runner:
         self.transaction.commit(positions, self.source.group_metadata())
         if self.checkpoint_path:
             os.replace(f"{self.checkpoint_path}.pending", self.checkpoint_path)
-        self._since_checkpoint = 0
-        self._last_checkpoint = time.monotonic()
+        self._checkpointed()
 
     def _restore_baseline(self, saved, where):
         from . import persist
