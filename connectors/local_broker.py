@@ -1,14 +1,16 @@
 """A real single-node Apache Kafka broker (KRaft) on 127.0.0.1, for development and tests.
 
-The broker jars come from Maven Central through ``kafka/pom.xml`` (``mvn dependency:copy-
-dependencies`` into ``kafka/lib``, once). The broker runs as a child process of whoever starts it,
-on free ports, with its data in a work directory; :meth:`LocalBroker.stop` ends it by PID, and a
-stopped broker can be started again on the same ports and data (a broker restart).
+The broker jars come from Maven Central through the Maven file shipped in the package
+(``connectors/broker/pom.xml``; ``kafka/pom.xml`` in a source checkout links to it): ``mvn
+dependency:copy-dependencies`` puts them, once, in ``~/.cache/streamrnn/kafka-VERSION/lib`` (or
+``$STREAMRNN_KAFKA_HOME/lib``). The broker runs as a child process of whoever starts it, on free
+ports, with its data in a work directory; :meth:`LocalBroker.stop` ends it by PID, and a stopped
+broker can be started again on the same ports and data (a broker restart).
 
-Command line::
+Command line (also ``python -m connectors.local_broker``)::
 
-    python -m connectors.local_broker start --dir /tmp/kafka   # prints the bootstrap address
-    python -m connectors.local_broker stop --dir /tmp/kafka
+    streamrnn broker start   # prints the bootstrap address; data in ~/.cache/streamrnn/broker
+    streamrnn broker stop
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import base64
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -27,8 +30,12 @@ import tempfile
 import time
 import uuid
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-KAFKA_HOME = pathlib.Path(os.environ.get("STREAMRNN_KAFKA_HOME", REPO / "kafka"))
+POM = pathlib.Path(__file__).resolve().parent / "broker" / "pom.xml"
+KAFKA_VERSION = re.search(r"<kafka.version>([^<]+)</kafka.version>", POM.read_text()).group(1)
+CACHE = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache") / "streamrnn"
+# one jar directory per Kafka version, so a checkout that moves to another version never mixes jars
+KAFKA_HOME = pathlib.Path(os.environ.get("STREAMRNN_KAFKA_HOME") or CACHE / f"kafka-{KAFKA_VERSION}")
+DEFAULT_WORKDIR = CACHE / "broker"
 
 
 class BrokerError(RuntimeError):
@@ -42,11 +49,13 @@ def ensure_jars(home: pathlib.Path = KAFKA_HOME) -> pathlib.Path:
         return lib
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise BrokerError("Maven (mvn) is needed to fetch the Kafka broker jars")
+        raise BrokerError("Maven (mvn) is needed to fetch the Kafka broker jars: install it, or set "
+                          "STREAMRNN_KAFKA_HOME to a directory whose lib/ holds them")
+    home.mkdir(parents=True, exist_ok=True)
     tmp = home / "lib.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     proc = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(home / "pom.xml"), "dependency:copy-dependencies", f"-DoutputDirectory={tmp}"],
+        [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies", f"-DoutputDirectory={tmp}"],
         capture_output=True, text=True,
     )
     if proc.returncode != 0:
@@ -240,11 +249,24 @@ def _cluster_id() -> str:
             return text
 
 
+def _running_pid(workdir: pathlib.Path) -> int | None:
+    """The PID in the work directory's pid file if that process is a running Kafka broker, else None
+    (a stale pid file may name a process that reused the PID)."""
+    try:
+        pid = int((workdir / "broker.pid").read_text())
+        if not pathlib.Path("/proc/self").exists():  # no procfs: only ask whether the PID lives
+            os.kill(pid, 0)
+            return pid
+        cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if b"kafka.Kafka" in cmdline else None
+
+
 def _stop_by_pidfile(workdir: pathlib.Path):
-    pidfile = workdir / "broker.pid"
-    if not pidfile.exists():
+    pid = _running_pid(workdir)
+    if pid is None:
         return False
-    pid = int(pidfile.read_text())
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -259,25 +281,52 @@ def _stop_by_pidfile(workdir: pathlib.Path):
     return True
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m connectors.local_broker", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("start", "stop", "fetch"):
-        p = sub.add_parser(name)
+def add_commands(sub):
+    """The ``start``, ``stop`` and ``fetch`` sub-commands, on an argparse sub-parser collection (shared
+    by ``streamrnn broker`` and ``python -m connectors.local_broker``)."""
+    for name, text in (("start", "start a development broker on 127.0.0.1 (prints its bootstrap address)"),
+                       ("stop", "stop the broker started in --dir"),
+                       ("fetch", "fetch the broker jars from Maven Central (once)")):
+        p = sub.add_parser(name, help=text)
         if name != "fetch":
-            p.add_argument("--dir", required=True, help="work directory (data, logs, pid)")
-    args = ap.parse_args(argv)
+            p.add_argument("--dir", default=str(DEFAULT_WORKDIR),
+                           help=f"work directory: data, logs, pid (default {DEFAULT_WORKDIR})")
+    return sub
+
+
+def run_command(args) -> int:
     if args.cmd == "fetch":
         print(ensure_jars())
         return 0
     workdir = pathlib.Path(args.dir)
     if args.cmd == "start":
-        broker = LocalBroker(workdir).start()
+        broker = LocalBroker(workdir)
+        if _running_pid(workdir) is not None:
+            print(f"a broker already runs in {workdir}: {broker.bootstrap}", file=sys.stderr)
+            print(broker.bootstrap)
+            return 0
+        broker.start()
         broker.proc = None  # leave it running after we exit
         print(broker.bootstrap)
+        print(f"development broker (one node, no replication, no security) in {workdir}; "
+              f"stop it with: streamrnn broker stop --dir {workdir}", file=sys.stderr)
         return 0
-    return 0 if _stop_by_pidfile(workdir) else 1
+    if _stop_by_pidfile(workdir):
+        print(f"stopped the broker in {workdir}", file=sys.stderr)
+        return 0
+    print(f"no broker runs in {workdir}", file=sys.stderr)
+    return 1
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m connectors.local_broker", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_commands(ap.add_subparsers(dest="cmd", required=True))
+    try:
+        return run_command(ap.parse_args(argv))
+    except BrokerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

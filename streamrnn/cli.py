@@ -78,14 +78,25 @@ def build_model(task, args):
         raise UsageError(str(e)) from None
 
 
-def build_metric(task, name):
+def build_metric(task, name, text=False):
+    """The metric named (a class of streamrnn.metrics or river.metrics), or the task's default: MAE,
+    Accuracy, or bits per symbol for a next-symbol model of a text."""
     from river import metrics
 
-    name = name or {"classify": "Accuracy"}.get(task, "MAE")
+    from . import metrics as own
+
+    name = name or ("BitsPerSymbol" if text else "Accuracy") if task == "classify" else name or "MAE"
+    cls = getattr(own, name, None) if name in own.__all__ else getattr(metrics, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, metrics.base.Metric)):
+        raise UsageError(f"unknown metric {name!r}: use a class name from river.metrics, or BitsPerSymbol")
     try:
-        return getattr(metrics, name)()
-    except AttributeError:
-        raise UsageError(f"unknown metric {name!r}: use a class name from river.metrics") from None
+        return cls()
+    except TypeError:
+        raise UsageError(f"the metric {name} needs parameters; the command line takes metrics without") from None
+
+
+def _is_text(uri: str) -> bool:
+    return uri.startswith("file:") and uri.lower().endswith(".txt")
 
 
 def _csv_list(text):
@@ -297,7 +308,7 @@ def _build_run(args):
     if args.reset:
         _reset(args)
     model = build_model(args.task, args)  # settings errors first: before a connector opens
-    metric = build_metric(args.task, args.metric)
+    metric = build_metric(args.task, args.metric, text=_is_text(args.source))
     tid, timeout_ms = _transaction_settings(options)  # no other producer may get them
     timeout_ms = int(timeout_ms or TRANSACTION_TIMEOUT_MS)
     exactly_once = args.guarantee == "exactly-once"
@@ -521,6 +532,15 @@ def main(argv=None):
     rec.add_argument("--idle-timeout", type=float, default=5.0)
     rec.set_defaults(func=cmd_record)
 
+    from connectors import local_broker
+
+    broker = sub.add_parser("broker", help="a development Kafka broker on this machine (single node, KRaft)",
+                            description="A single-node Apache Kafka broker (KRaft) on 127.0.0.1 for trying the "
+                                        "live loop: jars from Maven Central (needs java 17+ and mvn), no "
+                                        "replication, no security. Not for production.")
+    local_broker.add_commands(broker.add_subparsers(dest="cmd", required=True))
+    broker.set_defaults(func=local_broker.run_command)
+
     args = ap.parse_args(argv)
     from connectors.transaction import TransactionFailed
 
@@ -528,7 +548,7 @@ def main(argv=None):
 
     try:
         return args.func(args)
-    except (UsageError, StateError, FileNotFoundError) as e:  # user errors: one line they can act on
+    except (UsageError, StateError, FileNotFoundError, local_broker.BrokerError) as e:  # one line they can act on
         if getattr(args, "debug", False):
             raise
         print(f"streamrnn: error: {e}", file=sys.stderr)

@@ -275,11 +275,15 @@ def _factory_id(factory):
 _FACTORY_NAMES = {f: name for name, f in _FACTORIES.items()}
 
 
+# the packages whose classes a checkpoint's metric may hold: River's metrics and statistics, and
+# streamrnn's own metrics
+_OBJECT_PACKAGES = (["river", "metrics"], ["river", "stats"], ["streamrnn", "metrics"])
+
+
 def _allowed_class_name(cls) -> str | None:
-    """``module:qualname`` of a class of River's metrics or statistics (the only objects a
-    checkpoint's metric may hold), or None."""
+    """``module:qualname`` of a class of one of the ``_OBJECT_PACKAGES``, or None."""
     module = getattr(cls, "__module__", "")
-    if module.split(".")[:2] in (["river", "metrics"], ["river", "stats"]) and "<" not in cls.__qualname__:
+    if module.split(".")[:2] in _OBJECT_PACKAGES and "<" not in cls.__qualname__:
         return f"{module}:{cls.__qualname__}"
     return None
 
@@ -290,7 +294,7 @@ def _allowed_class(name):
     if type(name) is not str or ":" not in name:
         raise StateError("bad class name in state")
     module, _, qualname = name.partition(":")
-    if module.split(".")[:2] not in (["river", "metrics"], ["river", "stats"]) or not qualname.isidentifier():
+    if module.split(".")[:2] not in _OBJECT_PACKAGES or not qualname.isidentifier():
         raise StateError(f"class {name!r} may not appear in state")
     try:
         cls = getattr(importlib.import_module(module), qualname)

@@ -1,6 +1,6 @@
 """Shared fixtures. The Kafka tests use a real Apache Kafka broker: the one named by
 STREAMRNN_TEST_KAFKA (host:port), or else a local KRaft broker started from the jars that
-kafka/pom.xml fetches from Maven Central. If it cannot start, the tests fail: they never skip."""
+the package's Maven file (connectors/broker/pom.xml) fetches from Maven Central. If it cannot start, the tests fail: they never skip."""
 
 import os
 

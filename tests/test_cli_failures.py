@@ -2,6 +2,8 @@
 a user error is one line they can act on (exit 2), with the traceback only under --debug."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -340,3 +342,33 @@ def test_plot_of_a_file_without_predictions_is_one_line(tmp_path):
                                                         str(tmp_path / "x.png")))
     assert "no such file" in one_line_error(cli("plot", "--predictions", str(tmp_path / "nope.jsonl"), "--out",
                                                 str(tmp_path / "x.png"))).lower()
+
+
+def test_broker_start_and_stop_from_the_command_line(tmp_path):
+    workdir = tmp_path / "broker"
+    started = subprocess.run([sys.executable, "-m", "streamrnn.cli", "broker", "start", "--dir", str(workdir)],
+                             capture_output=True, text=True, timeout=180)
+    assert started.returncode == 0, started.stderr
+    bootstrap = started.stdout.strip()
+    assert bootstrap.startswith("127.0.0.1:")
+    try:
+        again = subprocess.run([sys.executable, "-m", "streamrnn.cli", "broker", "start", "--dir", str(workdir)],
+                               capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0 and again.stdout.strip() == bootstrap and "already runs" in again.stderr
+    finally:
+        stopped = subprocess.run([sys.executable, "-m", "streamrnn.cli", "broker", "stop", "--dir", str(workdir)],
+                                 capture_output=True, text=True, timeout=60)
+    assert stopped.returncode == 0, stopped.stderr
+    none = subprocess.run([sys.executable, "-m", "streamrnn.cli", "broker", "stop", "--dir", str(workdir)],
+                          capture_output=True, text=True, timeout=60)
+    assert none.returncode == 1 and "no broker runs" in none.stderr
+
+
+def test_a_text_run_reports_bits_per_symbol_beside_the_symbol_frequencies(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("the cat sat on the mat. " * 60)
+    result = subprocess.run([sys.executable, "-m", "streamrnn.cli", "run", "--source", f"file:{text}", "--sink",
+                             "null:", "--task", "classify", "--target", "next", "--embedding-size", "8",
+                             "--hidden-size", "16", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "BitsPerSymbol:" in result.stderr and "the model is better" in result.stderr, result.stderr
