@@ -20,6 +20,13 @@ def _file_path(uri: str) -> str:
     return uri[len("file:"):] if uri.startswith("file:") else uri
 
 
+def is_text_source(uri: str) -> bool:
+    """Whether ``open_source`` reads ``uri`` as a text file (symbols, not records)."""
+    if uri == "-" or uri.startswith(("kafka://", "river:")) or ("://" in uri and not uri.startswith("file:")):
+        return False
+    return pathlib.Path(_file_path(uri)).suffix.lower() == ".txt"
+
+
 def kafka_client(name: str | None = None) -> str:
     """'kafka-python' (the default) or 'confluent' (librdkafka, much faster), from ``name`` or
     STREAMRNN_KAFKA_CLIENT."""

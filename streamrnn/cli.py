@@ -85,7 +85,8 @@ def build_metric(task, name, text=False):
 
     from . import metrics as own
 
-    name = name or ("BitsPerSymbol" if text else "Accuracy") if task == "classify" else name or "MAE"
+    default = ("BitsPerSymbol" if text else "Accuracy") if task == "classify" else "MAE"
+    name = name or default
     cls = getattr(own, name, None) if name in own.__all__ else getattr(metrics, name, None)
     if not (isinstance(cls, type) and issubclass(cls, metrics.base.Metric)):
         raise UsageError(f"unknown metric {name!r}: use a class name from river.metrics, or BitsPerSymbol")
@@ -93,10 +94,6 @@ def build_metric(task, name, text=False):
         return cls()
     except TypeError:
         raise UsageError(f"the metric {name} needs parameters; the command line takes metrics without") from None
-
-
-def _is_text(uri: str) -> bool:
-    return uri.startswith("file:") and uri.lower().endswith(".txt")
 
 
 def _csv_list(text):
@@ -291,6 +288,7 @@ def _reset(args):
 def _build_run(args):
     """The runner of ``streamrnn run`` and what to close after it, in order."""
     from connectors import open_sink, open_source
+    from connectors.uri import is_text_source
     from connectors.kafka_settings import client_options_from_env, parse_option, read_client_config
     from connectors.transaction import TRANSACTION_TIMEOUT_MS
 
@@ -308,7 +306,7 @@ def _build_run(args):
     if args.reset:
         _reset(args)
     model = build_model(args.task, args)  # settings errors first: before a connector opens
-    metric = build_metric(args.task, args.metric, text=_is_text(args.source))
+    metric = build_metric(args.task, args.metric, text=is_text_source(args.source))
     tid, timeout_ms = _transaction_settings(options)  # no other producer may get them
     timeout_ms = int(timeout_ms or TRANSACTION_TIMEOUT_MS)
     exactly_once = args.guarantee == "exactly-once"
