@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import json
+import pathlib
 import sys
 import time
 from typing import Iterator
@@ -86,8 +87,7 @@ class _LineSource(Source):
         f = self._open()
         try:
             if self.skip_header:
-                first = f.readline()
-                self.header = next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")]))
+                self.header = self._read_header(f.readline().decode("utf-8-sig").rstrip("\r\n"))
             for line in f:
                 line = line.rstrip(b"\r\n")
                 if line:
@@ -144,11 +144,20 @@ class _Pacer:
 
 
 class CsvSource(_LineSource):
-    """A CSV file with a header row; each row decodes to a dict of strings."""
+    """A CSV file with a header row; each row decodes to a dict of strings. The delimiter is read
+    from the header when not given: the one of ``,`` ``;`` tab ``|`` it holds most often (a
+    ``;``-separated export read with ``,`` would be one field per row, every row refused)."""
 
-    def __init__(self, path, timestamp_field=None, speed=None, delimiter=","):
+    DELIMITERS = ",;\t|"
+
+    def __init__(self, path, timestamp_field=None, speed=None, delimiter=None):
         super().__init__(path, timestamp_field, speed, skip_header=True)
         self.delimiter = delimiter
+
+    def _read_header(self, line):
+        if self.delimiter is None:
+            self.delimiter = max(self.DELIMITERS, key=line.count) if any(map(line.count, self.DELIMITERS)) else ","
+        return next(csv.reader([line], delimiter=self.delimiter), [])
 
     def decode(self, event):
         try:
@@ -161,7 +170,53 @@ class CsvSource(_LineSource):
 
 
 class JsonlSource(_LineSource):
-    """One JSON object per line."""
+    """One JSON object per line (JSON Lines); or a file holding one JSON array of objects, read
+    element by element (the whole file is read at once then: use JSON Lines for large files)."""
+
+    def _lines(self):
+        if self.path == "-":
+            yield from super()._lines()
+            return
+        with open(self.path, "rb") as f:
+            head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not head.startswith(b"["):
+            yield from super()._lines()
+            return
+        yield from _json_array_elements(pathlib.Path(self.path).read_bytes())
+
+
+def _json_array_elements(data: bytes) -> Iterator[bytes]:
+    """The raw bytes of each element of the JSON array ``data``. What cannot be read as one (from
+    the first malformed element on) is yielded as one last element, which the decoder refuses."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        yield data
+        return
+    decoder, pos, end = json.JSONDecoder(), text.index("[") + 1, len(text)
+    while True:
+        while pos < end and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= end:
+            return
+        if text[pos] == "]":
+            if text[pos + 1:].strip():
+                yield text[pos + 1:pos + 65537].strip().encode()  # after the array: refused, counted
+            return
+        try:
+            _, stop = decoder.raw_decode(text, pos)
+        except (ValueError, RecursionError):
+            yield text[pos:pos + 65536].encode()
+            return
+        yield text[pos:stop].encode()
+        pos = stop
+        while pos < end and text[pos] in " \t\r\n":
+            pos += 1
+        if pos < end and text[pos] == ",":
+            pos += 1
+        elif pos < end and text[pos] != "]":
+            yield text[pos:pos + 65536].encode()
+            return
 
 
 class RecordingSource(_LineSource):

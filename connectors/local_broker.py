@@ -42,6 +42,20 @@ class BrokerError(RuntimeError):
     pass
 
 
+_MAVEN_CHATTER = ("Some problems were", "The build could not", "The project ", "To see the full", "Re-run Maven",
+                  "For more information", "[Help", "-> [Help")
+
+
+def _first_error(output: str, limit: int = 300) -> str:
+    """Maven's first specific error line (not its advice), cut to ``limit`` characters."""
+    lines = []
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", output).splitlines():
+        text = re.sub(r"^(\[(ERROR|FATAL)\]\s*)+", "", line.strip())
+        if text and text != line.strip() and not text.startswith(_MAVEN_CHATTER):
+            lines.append(text)
+    return (lines[0] if lines else output.strip().splitlines()[-1] if output.strip() else "no output")[:limit]
+
+
 def ensure_jars(home: pathlib.Path = KAFKA_HOME) -> pathlib.Path:
     """Fetch the broker jars with Maven if they are not there yet; return the lib directory."""
     lib = home / "lib"
@@ -59,7 +73,10 @@ def ensure_jars(home: pathlib.Path = KAFKA_HOME) -> pathlib.Path:
         capture_output=True, text=True,
     )
     if proc.returncode != 0:
-        raise BrokerError(f"mvn could not fetch the Kafka jars:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        log = home / "mvn.log"
+        log.write_text(proc.stdout + proc.stderr)
+        raise BrokerError(f"mvn could not fetch the Kafka jars ({_first_error(proc.stdout + proc.stderr)}); "
+                          f"its output is in {log}")
     tmp.rename(lib)
     return lib
 

@@ -41,6 +41,40 @@ def test_a_run_that_dead_letters_most_of_its_input_fails_unless_allowed(tmp_path
     assert "MAE:" in allowed.stderr
 
 
+def _predictions(path):
+    return [json.loads(line)["prediction"] for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_a_csv_with_another_delimiter_reads_as_the_comma_separated_one(tmp_path, delimiter):
+    data = write_csv(tmp_path / "s.csv", n=60)
+    other = tmp_path / "other.csv"
+    other.write_text(data.read_text().replace(",", delimiter))
+    for name, source in (("comma", data), ("other", other)):
+        result = cli(*RUN, "--source", f"file:{source}", "--sink", f"file:{tmp_path / name}.jsonl", "--target", "temp",
+                     "--features", "load", "--timestamp", "ts")
+        assert result.returncode == 0, result.stderr
+        assert "predictions out: 60  dead-lettered: 0" in result.stderr
+    assert _predictions(tmp_path / "other.jsonl") == _predictions(tmp_path / "comma.jsonl")
+
+
+def test_a_json_array_file_reads_as_json_lines_and_its_bad_elements_are_dead_lettered(tmp_path):
+    rows = [{"x": float(i % 7), "y": float(i % 5)} for i in range(80)]
+    lines, array = tmp_path / "s.jsonl", tmp_path / "s.json"
+    lines.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    array.write_text(json.dumps(rows, indent=2))
+    args = [*RUN, "--target", "y", "--features", "x"]
+    for name, source in (("lines", lines), ("array", array)):
+        result = cli(*args, "--source", f"file:{source}", "--sink", f"file:{tmp_path / name}.out.jsonl")
+        assert result.returncode == 0, result.stderr
+        assert "events in: 80  predictions out: 80" in result.stderr
+    assert _predictions(tmp_path / "array.out.jsonl") == _predictions(tmp_path / "lines.out.jsonl")
+    array.write_text(json.dumps(rows[:10])[:-1] + ', [1, 2], {"x": 1, "y": 2}] trailing')
+    result = cli(*args, "--source", f"file:{array}", "--sink", "null:", "--dead-letter", f"file:{tmp_path}/dl.jsonl")
+    assert result.returncode == 0, result.stderr
+    assert "events in: 13  predictions out: 11  dead-lettered: 2" in result.stderr
+
+
 @pytest.mark.parametrize("flag,uri", [("--source", "foo://x/y"), ("--sink", "s3://bucket/preds.jsonl")])
 def test_an_unknown_scheme_is_named_in_one_line(tmp_path, flag, uri):
     data = write_csv(tmp_path / "s.csv", n=5)
