@@ -87,6 +87,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is no owner
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 LOG4J2 = """status = error
 appender.file.type = File
 appender.file.name = file
@@ -305,6 +315,9 @@ def add_commands(sub):
                        ("stop", "stop the broker started in --dir"),
                        ("fetch", "fetch the broker jars from Maven Central (once)")):
         p = sub.add_parser(name, help=text)
+        if name == "start":
+            p.add_argument("--port", type=int, default=9092,
+                           help="the broker's port on 127.0.0.1 (default 9092; 0: any free one)")
         if name != "fetch":
             p.add_argument("--dir", default=str(DEFAULT_WORKDIR),
                            help=f"work directory: data, logs, pid (default {DEFAULT_WORKDIR})")
@@ -317,8 +330,11 @@ def run_command(args) -> int:
         return 0
     workdir = pathlib.Path(args.dir)
     if args.cmd == "start":
-        broker = LocalBroker(workdir)
-        if _running_pid(workdir) is not None:
+        running = _running_pid(workdir) is not None
+        if not running and args.port and not (workdir / "broker.json").exists() and not _port_is_free(args.port):
+            raise BrokerError(f"port {args.port} on 127.0.0.1 is in use: give another with --port (0: any free one)")
+        broker = LocalBroker(workdir, port=args.port or None)
+        if running:
             print(f"a broker already runs in {workdir}: {broker.bootstrap}", file=sys.stderr)
             print(broker.bootstrap)
             return 0

@@ -1,8 +1,9 @@
-"""The ``streamrnn`` command: ``demo``, ``run`` and ``record``."""
+"""The ``streamrnn`` command: ``demo``, ``run``, ``plot``, ``publish``, ``record`` and ``broker``."""
 
 from __future__ import annotations
 
 import argparse
+import collections
 import functools
 import json
 import os
@@ -419,6 +420,42 @@ def cmd_record(args):
     return 0
 
 
+def cmd_publish(args):
+    """Copy the records of a file (or any source) to a sink, e.g. a Kafka topic, as JSON messages:
+    what a producer of the real stream would write. A recording's messages go byte for byte."""
+    from connectors import open_sink, open_source
+    from connectors.base import DecodeError
+    from connectors.files import RecordingSource
+    from connectors.kafka_settings import client_options_from_env
+    from connectors.uri import is_text_source
+
+    if is_text_source(args.source):
+        raise UsageError(f"{args.source}: publish copies records (.csv, .jsonl, .rec), not text")
+    source = open_source(args.source, timestamp_field=args.timestamp, speed=args.speed)
+    sent, skipped = 0, collections.Counter()
+    with open_sink(args.sink, client_options=client_options_from_env()) as sink:
+        for event in source:
+            if isinstance(source, RecordingSource):
+                sink.write_raw(event.value, key=event.key, headers=event.headers)
+                sent += 1
+                continue
+            try:
+                record = source.decode(event)
+            except DecodeError as e:
+                skipped[str(e)[:80]] += 1
+                continue
+            if args.key is not None and args.key not in record:
+                skipped[f"no field {args.key!r}"] += 1
+                continue
+            sink.write(record, key=None if args.key is None else str(record[args.key]).encode())
+            sent += 1
+    source.close()
+    reasons = "; ".join(f"{reason} ({n:,})" for reason, n in skipped.most_common(3))
+    print(f"published {sent:,} records to {args.sink}" + (f"; skipped {sum(skipped.values()):,}: {reasons}"
+                                                          if skipped else ""), file=sys.stderr)
+    return 0 if sent else 1
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="streamrnn", description="Recurrent networks that learn online on live streams.",
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -458,7 +495,8 @@ def main(argv=None):
     io.add_argument("--idle-timeout", type=float, default=None,
                     help="stop after this many seconds without a Kafka message or rebalance while "
                          "partitions are assigned (default: run forever)")
-    io.add_argument("--timestamp", default=None, help="timestamp field (copied to predictions; paces --speed)")
+    io.add_argument("--timestamp", default=None,
+                    help="timestamp field: copied to predictions, gives the model calendar inputs, paces --speed")
     io.add_argument("--speed", type=float, default=None, help="replay files at this multiple of real time")
     io.add_argument("--max-message-bytes", type=int, default=1_000_000)
     io.add_argument("--max-events", type=int, default=None)
@@ -529,6 +567,14 @@ def main(argv=None):
     rec.add_argument("--group", default="streamrnn-recorder")
     rec.add_argument("--idle-timeout", type=float, default=5.0)
     rec.set_defaults(func=cmd_record)
+
+    pub = sub.add_parser("publish", help="copy a file's records to a Kafka topic (or any sink) as JSON messages")
+    pub.add_argument("--source", required=True, help="records to copy: file:PATH (.csv, .jsonl, .rec), river:NAME")
+    pub.add_argument("--sink", required=True, help="where to: kafka://HOST:PORT/TOPIC, file:PATH, -")
+    pub.add_argument("--key", default=None, metavar="FIELD", help="the message key: the value of this field")
+    pub.add_argument("--timestamp", default=None, help="timestamp field, to pace --speed")
+    pub.add_argument("--speed", type=float, default=None, help="send at this multiple of real time")
+    pub.set_defaults(func=cmd_publish)
 
     from connectors import local_broker
 

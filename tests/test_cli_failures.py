@@ -2,6 +2,7 @@
 a user error is one line they can act on (exit 2), with the traceback only under --debug."""
 
 import json
+import socket
 import subprocess
 import sys
 
@@ -380,13 +381,13 @@ def test_plot_of_a_file_without_predictions_is_one_line(tmp_path):
 
 def test_broker_start_and_stop_from_the_command_line(tmp_path):
     workdir = tmp_path / "broker"
-    started = subprocess.run([sys.executable, "-m", "streamrnn.cli", "broker", "start", "--dir", str(workdir)],
+    started = subprocess.run([sys.executable, "-m", "streamrnn.cli", "broker", "start", "--dir", str(workdir), "--port", "0"],
                              capture_output=True, text=True, timeout=180)
     assert started.returncode == 0, started.stderr
     bootstrap = started.stdout.strip()
     assert bootstrap.startswith("127.0.0.1:")
     try:
-        again = subprocess.run([sys.executable, "-m", "streamrnn.cli", "broker", "start", "--dir", str(workdir)],
+        again = subprocess.run([sys.executable, "-m", "streamrnn.cli", "broker", "start", "--dir", str(workdir), "--port", "0"],
                                capture_output=True, text=True, timeout=60)
         assert again.returncode == 0 and again.stdout.strip() == bootstrap and "already runs" in again.stderr
     finally:
@@ -398,6 +399,15 @@ def test_broker_start_and_stop_from_the_command_line(tmp_path):
     assert none.returncode == 1 and "no broker runs" in none.stderr
 
 
+def test_a_broker_port_in_use_is_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = one_line_error(cli("broker", "start", "--dir", str(tmp_path / "b"), "--port", str(port)))
+    assert f"port {port} on 127.0.0.1 is in use" in line
+
+
 def test_a_text_run_reports_bits_per_symbol_beside_the_symbol_frequencies(tmp_path):
     text = tmp_path / "t.txt"
     text.write_text("the cat sat on the mat. " * 60)
@@ -406,3 +416,17 @@ def test_a_text_run_reports_bits_per_symbol_beside_the_symbol_frequencies(tmp_pa
                              "--hidden-size", "16", "--quiet"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "BitsPerSymbol:" in result.stderr and "the model is better" in result.stderr, result.stderr
+
+
+def test_publish_copies_records_and_reports_what_it_skipped(tmp_path):
+    data = write_csv(tmp_path / "s.csv", n=20)
+    with open(data, "a") as f:
+        f.write("2024-01-01T01:00:00,1.0\n")  # a row short of fields
+    out = tmp_path / "out.jsonl"
+    result = cli("publish", "--source", f"file:{data}", "--sink", f"file:{out}", "--key", "kind")
+    assert result.returncode == 0, result.stderr
+    assert "published 20 records" in result.stderr and "skipped 1: CSV row has 2 fields" in result.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 20 and records[0]["kind"] == "a" and set(records[0]) == {"ts", "load", "kind", "temp"}
+    none = cli("publish", "--source", f"file:{data}", "--sink", "null:", "--key", "sensor")
+    assert none.returncode == 1 and "published 0 records" in none.stderr and "no field 'sensor' (20)" in none.stderr

@@ -53,7 +53,7 @@ def test_the_wheel_is_what_runs_and_ships_the_broker_file(installed):
 def test_the_broker_starts_and_stops_from_the_installed_package(installed):
     python, where = installed
     workdir = where / "broker"
-    started = run(python, "broker", "start", "--dir", str(workdir), cwd=where, timeout=240)
+    started = run(python, "broker", "start", "--dir", str(workdir), "--port", "0", cwd=where, timeout=240)
     assert started.returncode == 0, started.stderr
     try:
         assert started.stdout.strip().startswith("127.0.0.1:")
