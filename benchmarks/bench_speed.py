@@ -25,6 +25,7 @@ import numpy as np
 from river import linear_model, optim, preprocessing, time_series
 
 import streamrnn
+from streamrnn import cells
 
 
 def stream(n, seed=0):
@@ -34,7 +35,7 @@ def stream(n, seed=0):
 
 
 def flops_per_event(cell, hidden, truncation, update_every, n_in=1, n_out=1):
-    gates = {"lstm": 4, "gru": 3, "rnn": 1}[cell] * hidden
+    gates = cells.lookup(cell).gates * hidden
     step = 2 * (n_in + hidden) * gates + 2 * hidden * n_out
     backward = truncation * (2 * hidden * gates + 2 * (n_in + hidden) * gates)
     n_params = (n_in + hidden + 1) * gates + (hidden + 1) * n_out

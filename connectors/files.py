@@ -10,14 +10,13 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as dt
-import io
 import json
 import pathlib
 import sys
 import time
 from typing import Iterator
 
-from .base import DecodeError, Event, Sink, Source, decode_json, encode_json
+from .base import DecodeError, Event, Sink, Source, encode_json
 
 
 # seconds since the epoch of years 1 and 9999, the range of a datetime
@@ -170,11 +169,12 @@ class CsvSource(_LineSource):
 
 
 class JsonlSource(_LineSource):
-    """One JSON object per line (JSON Lines); or a file holding one JSON array of objects, read
-    element by element (the whole file is read at once then: use JSON Lines for large files)."""
+    """One JSON object per line (JSON Lines); or a ``.json`` file holding one JSON array of
+    objects, read element by element (the whole file is read at once then: use JSON Lines for
+    large files). A ``.jsonl`` file is always read as lines, whatever its first line holds."""
 
     def _lines(self):
-        if self.path == "-":
+        if self.path == "-" or pathlib.Path(self.path).suffix.lower() != ".json":
             yield from super()._lines()
             return
         with open(self.path, "rb") as f:
@@ -343,12 +343,7 @@ def _raw_record(value: bytes, key, headers) -> dict:
     }
 
 
-def read_jsonl(path) -> list[dict]:
-    with io.open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 __all__ = [
     "CsvSink", "CsvSource", "JsonlSink", "JsonlSource", "RecordingSink", "RecordingSource",
-    "decode_json", "parse_timestamp", "read_jsonl",
+    "parse_timestamp",
 ]

@@ -2,8 +2,8 @@
 
 The same contract as :mod:`connectors.kafka` (consumer group, no auto-commit, commits only of
 processed offsets; ``acks=all`` and idempotence on the producer; keys and headers kept), with
-librdkafka doing the protocol work in C: here about 2 µs per consumed message and 13 µs per
-produced one, against 31 and 63 µs for kafka-python. Select it with ``--kafka-client confluent``
+librdkafka doing the protocol work in C, at a fraction of kafka-python's cost per message
+(docs/design.md). Select it with ``--kafka-client confluent``
 (or ``STREAMRNN_KAFKA_CLIENT=confluent``); install with ``pip install confluent-kafka``.
 
 Client settings use kafka-python's names (``security_protocol``, ``sasl_plain_username``, ...),

@@ -11,7 +11,7 @@ import types
 
 import numpy as np
 
-from . import layout
+from . import cells, layout
 from .errors import BadInput
 from .kernels import engine as E
 from .kernels._jit import entry_point
@@ -33,8 +33,6 @@ class RecurrentEstimator:
     the prediction is read. Everything that learning changes lives in two arrays, ``_meta`` and
     ``_mem`` (see :mod:`streamrnn.layout`), plus the map from feature names to input columns.
     """
-
-    _HEAD = "squared"
 
     def __init__(
         self,
@@ -88,8 +86,7 @@ class RecurrentEstimator:
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self):
-        if self.cell not in layout.CELLS:
-            raise ValueError(f"cell must be one of {sorted(layout.CELLS)}, got {self.cell!r}")
+        cells.lookup(self.cell)  # a ValueError naming the known cells
         if self.optimizer not in layout.OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {sorted(layout.OPTIMIZERS)}, got {self.optimizer!r}")
         if self.loss not in ("squared", "huber"):
@@ -158,8 +155,7 @@ class RecurrentEstimator:
                 n_in = cfg.layer0_inputs if layer == 0 else H
                 layout.block(mem, meta, E.WX, layer, (n_in, G))[:] = rng.uniform(-scale, scale, (n_in, G))
                 layout.block(mem, meta, E.WH, layer, (H, G))[:] = rng.uniform(-scale, scale, (H, G))
-                if cfg.cell == "lstm":  # forget gate bias 1: remember by default
-                    layout.block(mem, meta, E.BX, layer, (G,))[H : 2 * H] = 1.0
+                cfg.spec.init_bias(layout.block(mem, meta, E.BX, layer, (G,)), H)
             wy = layout.block(mem, meta, E.WY, 0, (H, cfg.out_capacity))
             wy[:, : cfg.n_outputs] = rng.uniform(-scale, scale, (H, cfg.n_outputs))
             hyper = layout.block(mem, meta, E.HYPER, 0, (E.N_HYPER,))

@@ -58,8 +58,8 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
     ngram_lr
         SGD learning rate of the n-gram rows.
     dtype
-        `"float32"` (the default: twice the vector lanes and half the memory traffic, about 1.3x to
-        2x faster) or `"float64"`.
+        `"float32"` (the default: twice the vector lanes and half the memory traffic) or
+        `"float64"`.
     seed
         Seed of the weight initialisation.
 

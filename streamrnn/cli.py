@@ -39,8 +39,11 @@ class UsageError(ValueError):
 
 
 def _model_args(p):
+    from . import cells
+
     g = p.add_argument_group("model")
-    g.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"])
+    g.add_argument("--cell", default="lstm", choices=list(cells.CELLS),
+                   help="; ".join(f"{c.name}: {c.summary}" for c in cells.CELLS.values()))
     g.add_argument("--hidden-size", type=int, default=32)
     g.add_argument("--num-layers", type=int, default=1)
     g.add_argument("--truncation", type=int, default=16, help="steps the gradient flows back (k2)")

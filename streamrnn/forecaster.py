@@ -93,8 +93,8 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         Forecast with the expert of lowest recent absolute error (see above) instead of the
         network's change as it is.
     dtype
-        `"float32"` (the default: twice the vector lanes and half the memory traffic, about 1.3x to
-        2x faster) or `"float64"`.
+        `"float32"` (the default: twice the vector lanes and half the memory traffic) or
+        `"float64"`.
     seed
         Seed of the weight initialisation.
 

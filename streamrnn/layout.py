@@ -17,11 +17,10 @@ import math
 
 import numpy as np
 
+from . import cells
 from .kernels import engine as E
-from .kernels import heads, lstm, optim
+from .kernels import heads, optim
 
-CELLS = {"rnn": E.RNN, "gru": E.GRU, "lstm": E.LSTM}
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 HEADS = {"squared": heads.SQUARED, "huber": heads.HUBER, "softmax": heads.SOFTMAX}
 OPTIMIZERS = {"sgd": optim.SGD, "rmsprop": optim.RMSPROP, "adam": optim.ADAM}
 
@@ -52,8 +51,12 @@ class Config:
         return Config, tuple(getattr(self, f.name) for f in dataclasses.fields(self))
 
     @property
+    def spec(self) -> cells.Cell:
+        return cells.lookup(self.cell)
+
+    @property
     def gate_width(self):
-        return GATES[self.cell] * self.hidden_size
+        return self.spec.gates * self.hidden_size
 
     @property
     def rows(self):
@@ -79,7 +82,7 @@ class Config:
                 (E.WX, layer, (n_in, G)),
                 (E.WH, layer, (H, G)),
                 (E.BX, layer, (G,)),
-                (E.BH, layer, (H if self.cell == "gru" else 0,)),
+                (E.BH, layer, (self.spec.recurrent_bias_width(H),)),
             ]
         blocks += [(E.WY, 0, (H, self.out_capacity)), (E.BY, 0, (self.out_capacity,))]
         blocks += [(E.EMB, 0, (self.token_capacity, self.embedding_size))]  # last: sparse updates
@@ -87,7 +90,7 @@ class Config:
 
     def state_blocks(self):
         L, H, G, B, I = self.num_layers, self.hidden_size, self.gate_width, self.rows, self.n_inputs
-        cw = H if self.cell == "lstm" else 0
+        cw = self.spec.cell_width(H)
         return [
             (E.XMEAN, 0, (I,)),
             (E.XVAR, 0, (I,)),
@@ -108,7 +111,7 @@ class Config:
 
     def scratch_blocks(self):
         L, H, G, K, O = self.num_layers, self.hidden_size, self.gate_width, self.truncation, self.out_capacity
-        cw = H if self.cell == "lstm" else 0
+        cw = self.spec.cell_width(H)
         e, S = self.embedding_size, self.slots
         return [
             (E.DAX, 0, (L, K, G)),
@@ -210,10 +213,10 @@ def _layout(cfg: Config):
         off += _size(shape)
     scratch_size = off
 
-    meta[E.CELL] = CELLS[cfg.cell]
+    meta[E.CELL] = cfg.spec.code
     meta[E.LAYERS] = cfg.num_layers
     meta[E.HIDDEN] = cfg.hidden_size
-    meta[E.GATES] = GATES[cfg.cell]
+    meta[E.GATES] = cfg.spec.gates
     meta[E.N_IN] = cfg.n_inputs
     meta[E.N_OUT] = cfg.n_outputs
     meta[E.OUT_CAP] = cfg.out_capacity
@@ -226,7 +229,7 @@ def _layout(cfg: Config):
     meta[E.N_DENSE] = n_dense
     meta[E.NORM_X] = int(cfg.normalize_inputs)
     meta[E.NORM_Y] = int(cfg.normalize_target)
-    meta[E.CELL_WIDTH] = cfg.hidden_size if cfg.cell == "lstm" else 0
+    meta[E.CELL_WIDTH] = cfg.spec.cell_width(cfg.hidden_size)
     meta[E.EMBED] = cfg.embedding_size
     meta[E.SLOTS] = cfg.slots
     meta[E.N_TOKENS] = cfg.n_tokens
@@ -262,11 +265,9 @@ def regrow(old_cfg: Config, meta, mem, new_cfg: Config):
 
 
 # Window blocks: only rows pos - truncation .. pos - 1 are ever read again (the next backward pass,
-# the state, the n-gram context; see live_rows), the others are stale.
+# the state, the n-gram context; see live_rows), the others are stale. Which of those a stored model
+# keeps, and how the others are rebuilt, is the cell's to say (cells.Cell.stored_rows, .rebuild).
 _WINDOW = {E.XS: 0, E.YS: 0, E.TOK: 0, E.NGB: 0, E.HS: 1, E.CS: 1, E.ACT: 1, E.AUX: 1}  # kind -> row axis
-# The oldest live row is the state the next gradient's window starts from: only its h and c are
-# read again (and its token, the oldest of an n-gram context).
-_STATE_ROW = (E.HS, E.CS, E.TOK)
 
 
 def live_rows(meta):
@@ -277,15 +278,6 @@ def live_rows(meta):
     return max(pos - int(meta[E.TRUNCATION]), 0), pos
 
 
-def _stored_rows(cfg: Config, kind, lo, hi):
-    """The rows of window block ``kind`` a pickle keeps, given the live rows ``(lo, hi)``."""
-    if kind == E.AUX and cfg.cell in ("lstm", "rnn"):
-        return hi, hi  # LSTM: tanh(c), recomputed from c (lstm.restore_window); RNN: unused
-    if kind == E.HS and cfg.cell in ("lstm", "rnn"):
-        return lo, min(lo + 1, hi)  # h of the steps: o * tanh(c) (LSTM), the activation (RNN)
-    return (lo if kind in _STATE_ROW else min(lo + 1, hi)), hi
-
-
 def _live_blocks(cfg: Config, meta, mem):
     """Views of the state blocks of ``mem`` in layout order, window blocks cut to the rows a pickle
     keeps."""
@@ -294,27 +286,18 @@ def _live_blocks(cfg: Config, meta, mem):
         b = block(mem, meta, kind, layer, shape)
         axis = _WINDOW.get(kind)
         if axis is not None:
-            first, end = _stored_rows(cfg, kind, lo, hi)
+            first, end = cfg.spec.stored_rows(kind, lo, hi)
             b = b[first:end] if axis == 0 else b[:, first:end]
         yield b
 
 
 def _restore_window(cfg: Config, meta, mem):
-    """Recompute what :func:`_stored_rows` leaves out of the steps' rows, bit for bit."""
-    if cfg.cell == "gru":
-        return
+    """Recompute what the cell's ``stored_rows`` leaves out of the steps' rows, bit for bit."""
     lo, hi = live_rows(meta)
     steps = slice(min(lo + 1, hi), hi)
     shapes = {kind: shape for kind, _, shape in cfg.state_blocks()}
-    hs = block(mem, meta, E.HS, 0, shapes[E.HS])
-    act = block(mem, meta, E.ACT, 0, shapes[E.ACT])
-    if cfg.cell == "rnn":
-        hs[:, steps] = act[:, steps]
-        return
-    cs = block(mem, meta, E.CS, 0, shapes[E.CS])
-    aux = block(mem, meta, E.AUX, 0, shapes[E.AUX])
-    for layer in range(cfg.num_layers):
-        lstm.restore_window(cs[layer, steps], act[layer, steps], aux[layer, steps], hs[layer, steps])
+    hs, cs, act, aux = (block(mem, meta, kind, 0, shapes[kind]) for kind in (E.HS, E.CS, E.ACT, E.AUX))
+    cfg.spec.rebuild(hs, cs, act, aux, steps)
 
 
 def _stored_size(cfg: Config, lo, hi):
@@ -323,7 +306,7 @@ def _stored_size(cfg: Config, lo, hi):
     for kind, _, shape in cfg.state_blocks():
         axis = _WINDOW.get(kind)
         if axis is not None:
-            first, end = _stored_rows(cfg, kind, lo, hi)
+            first, end = cfg.spec.stored_rows(kind, lo, hi)
             shape = shape[:axis] + (end - first,) + shape[axis + 1:]
         n += _size(shape)
     return n
@@ -385,7 +368,7 @@ def pack(cfg: Config, meta, mem):
     """The model's state without what is never read again or can be recomputed exactly:
     ``(header, values)`` where the header is meta's header slots (the block offsets follow from
     ``cfg``) and values hold the parameters, optimizer moments and state blocks, window blocks cut
-    to the rows the next gradient can reach (see :func:`_stored_rows`). Of an LSTM-32 forecaster's
+    to the rows the next gradient can reach (see ``cells.Cell.stored_rows``). Of an LSTM-32 forecaster's
     window, about a fifth is stored."""
     parts = [mem[: 3 * int(meta[E.N_PARAMS])]]
     parts += [b.ravel() for b in _live_blocks(cfg, meta, mem)]

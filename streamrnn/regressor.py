@@ -55,8 +55,8 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
     normalize
         Standardise inputs and target online.
     dtype
-        `"float32"` (the default: twice the vector lanes and half the memory traffic, about 1.3x to
-        2x faster) or `"float64"`.
+        `"float32"` (the default: twice the vector lanes and half the memory traffic) or
+        `"float64"`.
     seed
         Seed of the weight initialisation.
 

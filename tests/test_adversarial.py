@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 import streamrnn
 from connectors.base import decode_json
-from connectors.files import JsonlSink, JsonlSource, read_jsonl
+from connectors.files import JsonlSink, JsonlSource
+from test_runner_files import read_jsonl
 from streamrnn import persist
 from streamrnn.base import MAX_ABS
 from streamrnn.keyed import KeyedRunner

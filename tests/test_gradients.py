@@ -31,16 +31,21 @@ def window_loss(mem, meta, scratch):
     return sum(E.step_loss(mem, meta, scratch, r, ys[r]) for r in range(pos - n_loss, pos))
 
 
-def trained_window(model, n_events, rng):
-    """Stream events through a model whose learning rate is 0, so that the stored activations
-    were computed with the current parameters, as the gradient assumes."""
+def _event(rng, classify):
+    x = {"a": rng.normal(), "b": rng.uniform(-2, 2), "c": rng.choice(["u", "v", "w"])}
+    return x, (f"k{rng.integers(3)}" if classify else float(rng.normal() * 3 + 1))
+
+
+def trained_window(model, n_events, rng, n_learning=40):
+    """Let the model learn ``n_learning`` events first (the output weights start at zero, and the
+    gradient of every weight behind them is zero until they move), then stream ``n_events`` events
+    with a learning rate of 0, so that the stored activations were computed with the current
+    parameters, as the gradient assumes."""
     classify = isinstance(model, streamrnn.RecurrentClassifier)
-    model.learn_one({"a": 0.0, "b": 1.0, "c": "u"}, "k0" if classify else 0.0)
-    layout.block(model._mem, model._meta, E.HYPER, 0, (E.N_HYPER,))[E.LR] = 0.0
-    for t in range(n_events):
-        x = {"a": rng.normal(), "b": rng.uniform(-2, 2), "c": rng.choice(["u", "v", "w"])}
-        y = f"k{rng.integers(3)}" if classify else float(rng.normal() * 3 + 1)
-        model.learn_one(x, y)
+    for t in range(n_learning + n_events):
+        if t == n_learning:
+            layout.block(model._mem, model._meta, E.HYPER, 0, (E.N_HYPER,))[E.LR] = 0.0
+        model.learn_one(*_event(rng, classify))
     return model
 
 
@@ -106,6 +111,13 @@ def _check_gradient(model, truncation, rng):
         numeric[k] = (up - down) / (2 * eps)
 
     assert np.linalg.norm(analytic) > 1e-3
+    # every layer's input and recurrent weights get a gradient (not only the head), so that a wrong
+    # backward pass through a cell cannot pass
+    H, G, L = int(meta[E.HIDDEN]), int(meta[E.GATES]) * int(meta[E.HIDDEN]), int(meta[E.LAYERS])
+    for layer in range(L):
+        for kind, size in ((E.WH, H * G), (E.BX, G)):
+            start = int(meta[E.OFFSETS + kind * E.MAX_LAYERS + layer])
+            assert np.linalg.norm(numeric[start:start + size]) > 1e-4, (kind, layer)
     rel = np.linalg.norm(analytic - numeric) / max(np.linalg.norm(analytic), np.linalg.norm(numeric))
     assert rel < 1e-6, rel
 

@@ -3,6 +3,7 @@ runs, and the development broker starts from the Maven file shipped as package d
 
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import venv
@@ -17,8 +18,10 @@ def installed(tmp_path_factory):
     """A virtual environment (on top of this interpreter's packages, for the dependencies) with
     streamrnn installed from a freshly built wheel; returns its python."""
     where = tmp_path_factory.mktemp("wheel")
+    source = where / "source"  # a copy: building in the checkout would leave build/ behind
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__"))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                            str(where / "dist"), str(ROOT)], capture_output=True, text=True, timeout=300)
+                            str(where / "dist"), str(source)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
     (wheel,) = (where / "dist").glob("streamrnn-*.whl")
     venv.create(where / "env", system_site_packages=True, with_pip=False)

@@ -11,9 +11,13 @@ from river import metrics
 import streamrnn
 from streamrnn import persist
 from connectors import ListSink
-from connectors.files import CsvSource, JsonlSink, JsonlSource, RecordingSink, RecordingSource, read_jsonl
+from connectors.files import CsvSource, JsonlSink, JsonlSource, RecordingSink, RecordingSource
 from connectors.base import Event
 from streamrnn.runner import Runner
+
+
+def read_jsonl(path) -> list[dict]:
+    return [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
 
 
 def write_csv(path, n=300, seed=0):

@@ -40,8 +40,8 @@ def entry_point(dispatcher, *args):
     """``dispatcher``'s compiled function for exactly the types of ``args`` (compiled now if it
     is not yet), to be called with arguments of those types only.
 
-    A call through the dispatcher first works out which compiled version fits its arguments, about
-    0.18 µs of the 0.4 µs a call with three arrays costs here. Every model's state arrays of one
+    A call through the dispatcher first works out which compiled version fits its arguments, close
+    to half of what a call costs (docs/design.md). Every model's state arrays of one
     dtype have the same types (see ``streamrnn.base.KERNELS``), so a model can skip that step on
     every event. Falls back to the dispatcher where numba exposes no entry point.
     """

@@ -68,8 +68,7 @@ def flush_small(v):
 
     The optimizers' running averages of a parameter whose gradient stays zero (the input weights
     of an absent feature or category, of a rare character) decay geometrically into subnormal
-    numbers, on which arithmetic is several times slower here (an Adam step over moments that are
-    all subnormal took 2.7x as long). From the threshold to a subnormal takes at least 158 steps
+    numbers, on which arithmetic is several times slower (docs/design.md). From the threshold to a subnormal takes at least 158 steps
     at a decay of 0.9, so a pass every :data:`FLUSH_EVERY` steps keeps them out, at a small
     fraction of one step's cost. What it drops is far below the dtype's resolution of a parameter.
     """

@@ -1,18 +1,15 @@
 """C-contiguous views into a flat state array, built without ``reshape``'s checks.
 
-Numba's ``reshape`` goes through a generic helper (about 20-35 ns a call here, and an opaque call
-that the optimiser cannot see through) and a model step takes some forty views of its blocks;
-building the array struct directly costs about 2 ns. Measured side by side in one process
-(the engine built with either view): predict + learn of an LSTM-32, TBPTT(1,16), took
-0.82x the time, TBPTT(4,16) 0.76x, an RNN-32 TBPTT(4,16) 0.65x.
+Numba's ``reshape`` goes through a generic helper (an opaque call that the optimiser cannot see
+through) and a model step takes some forty views of its blocks; building the array struct directly
+costs a fraction of that (the figures are in docs/design.md).
 The view itself checks nothing: the caller makes sure that ``start + prod(shape)`` lies within
 the (1-D, C-contiguous) array (the engine's ``_vec``, ``_mat`` and ``_cube`` raise IndexError
 otherwise).
 
 A view does not own its memory (no NRT meminfo), so it and every slice taken of it skip the
 reference counting that numba does for each array it creates: an atomic increment and decrement
-per slice, which took about 10% of an LSTM-32 event in a profile (some 150 views and slices per
-event). It stays valid while the array it views lives, which is the whole kernel call: a kernel
+per slice (some 150 views and slices per event). It stays valid while the array it views lives, which is the whole kernel call: a kernel
 must not keep one beyond its call, and none does (a view returned to Python would not keep its
 array alive).
 """
