@@ -9,11 +9,12 @@ import pytest
 from river import checks
 
 import streamrnn
+from streamrnn.cells import CELLS
 
 ESTIMATORS = [streamrnn.RecurrentRegressor, streamrnn.RecurrentClassifier, streamrnn.RecurrentForecaster]
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", list(CELLS))
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: e.__name__)
 def test_check_estimator(estimator, cell):
     model = estimator(cell=cell, hidden_size=8, truncation=6, update_every=2, seed=7)
@@ -345,7 +346,7 @@ def test_event_time_of_dates_and_datetimes(when, seconds):
     assert _event_time({"u": 1.0}) is None and _event_time(None) is None
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", list(CELLS))
 @pytest.mark.parametrize("estimator", ["regressor", "classifier", "forecaster"])
 def test_learning_after_a_prediction_reuses_its_forward_and_ends_in_the_same_model(estimator, cell):
     """learn_one takes predict_one's forward for the same input instead of recomputing it: a model
@@ -431,3 +432,10 @@ def test_memory_accounting_walks_a_learned_model():
         assert not isinstance(obj, (weakref.ProxyType, weakref.CallableProxyType)), obj
         pending.extend(gc.get_referents(obj))
     assert model._memory_usage
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: e.__name__)
+def test_an_unknown_cell_is_refused_naming_the_known_ones(estimator):
+    with pytest.raises(ValueError, match="cell must be one of 'lstm', 'gru', 'rnn', got 'mingru'"):
+        model = estimator(cell="mingru")
+        model.learn_one(1.0) if estimator is streamrnn.RecurrentForecaster else model.learn_one({"x": 1.0}, 1.0)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import streamrnn
+from streamrnn.cells import CELLS
 from streamrnn import layout
 from streamrnn.kernels import engine as E
 
@@ -49,7 +50,7 @@ def trained_window(model, n_events, rng, n_learning=40):
     return model
 
 
-@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("cell", list(CELLS))
 @pytest.mark.parametrize("head", ["squared", "huber", "softmax"])
 @pytest.mark.parametrize("truncation,update_every,num_layers,embedding_size", [
     (5, 1, 1, None), (6, 3, 2, None), (4, 4, 1, None), (5, 2, 1, 3), (4, 1, 2, 2)])
@@ -65,7 +66,7 @@ def test_gradient_matches_finite_differences(cell, head, truncation, update_ever
     _check_gradient(model, truncation, rng)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("cell", list(CELLS))
 @pytest.mark.parametrize("update_every", [1, 3])
 def test_gradient_with_ngram_connections(cell, update_every):
     """The n-gram rows add constants to the logits: the network's gradient must account for them."""

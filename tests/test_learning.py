@@ -7,6 +7,7 @@ import pytest
 from river import datasets, metrics
 
 import streamrnn
+from streamrnn.cells import CELLS
 from streamrnn import layout
 from streamrnn.kernels import engine as E
 
@@ -88,7 +89,7 @@ def _mae_of(model, stream, learn):
     return mae.get()
 
 
-@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("cell", list(CELLS))
 @pytest.mark.parametrize("optimizer", ["sgd", "rmsprop", "adam"])
 def test_every_cell_and_optimizer_learns_a_lagged_target(cell, optimizer):
     """y is 2 * a of the event before: only memory can predict it. The model must beat the best
