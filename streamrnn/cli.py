@@ -469,8 +469,8 @@ def main(argv=None):
 
     demo = sub.add_parser("demo", help="run the main job on a dataset bundled with River (no Kafka)",
                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    demo.add_argument("--dataset", default="TrumpApproval", help="a river.datasets class shipped with River")
-    demo.add_argument("--task", default="regress", choices=["regress", "classify", "forecast"])
+    demo.add_argument("--dataset", default="ChickWeights", help="a river.datasets class shipped with River")
+    demo.add_argument("--task", default="forecast", choices=["regress", "classify", "forecast"])
     demo.add_argument("--sink", default="null:", help="where the predictions go (URI)")
     demo.add_argument("--metric", default=None)
     demo.add_argument("--quiet", action="store_true")

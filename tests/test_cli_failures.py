@@ -93,6 +93,13 @@ def test_a_bad_option_is_one_line_and_debug_shows_the_traceback(tmp_path):
     assert debug.returncode != 0 and "Traceback" in debug.stderr and "hunter2" not in debug.stderr
 
 
+def test_the_demo_runs_the_main_job_and_beats_persistence():
+    result = cli("demo", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "events in: 578  predictions out: 578  dead-lettered: 0" in result.stdout, result.stdout
+    assert "(persistence on the same events:" in result.stdout and "the model is better" in result.stdout
+
+
 def test_version():
     import streamrnn
 
