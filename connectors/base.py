@@ -71,6 +71,23 @@ class Source:
         offset at or past it is forged, or from another stream."""
         return None
 
+    def stop(self) -> None:
+        """End the iteration at the next event (safe from a signal handler). A source that never
+        blocks for long may ignore it."""
+
+    def partition_count(self, topic: str) -> int:
+        """How many partitions ``topic`` has (one for a file)."""
+        return 1
+
+    def owned_partitions(self) -> set | None:
+        """The ``(topic, partition)`` pairs this member of a consumer group holds now, or None for
+        a source outside any group (it owns whatever it reads)."""
+        return None
+
+    def on_revoke(self, callback) -> None:
+        """Call ``callback(partitions)`` when a rebalance takes ``partitions`` from this member,
+        before they go. A source outside any group never calls it."""
+
     def close(self) -> None:
         pass
 

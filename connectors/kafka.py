@@ -77,6 +77,12 @@ class GroupSource(Source):
         that got ahead of the committed offsets)."""
         self._seek_to.update(positions)
 
+    def owned_partitions(self) -> set:
+        return set(self.assigned)
+
+    def on_revoke(self, callback):
+        self._on_revoke = callback
+
     def stop(self):
         self._stop = True
 

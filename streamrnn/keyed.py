@@ -47,8 +47,7 @@ class KeyedRunner(Runner):
         self.restored: dict = {}  # (topic, partition) -> marker it was restored at
         self.state_key = state_key  # HMAC key of the state records, or None
         self.rejected: list = []  # reasons of the state records refused on restore
-        if hasattr(source, "_on_revoke"):
-            source._on_revoke = self._revoked
+        source.on_revoke(self._revoked)
 
     # ---------------------------------------------------------------- partitions
     def _partition(self, topic, partition) -> KeyedModels:
@@ -59,7 +58,7 @@ class KeyedRunner(Runner):
                 self._commit_transaction()
             ensure = getattr(self.store, "ensure_topic", None)
             if ensure is not None:
-                ensure(self._partition_count(topic))
+                ensure(self.source.partition_count(topic))
             versions = restore_partition(self.store, topic, partition, self.state_key,
                                          self.source.end_offset(topic, partition))
             for reason in versions.rejected:
@@ -73,9 +72,6 @@ class KeyedRunner(Runner):
                      versions.marker)
         return models
 
-    def _partition_count(self, topic):
-        count = getattr(self.source, "partition_count", None)
-        return 1 if count is None else count(topic)
 
     def _save(self, keys=None):
         """Write the dirty models and the markers of ``keys`` (default: every partition)."""

@@ -171,8 +171,8 @@ class Runner:
         self._stop = False
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
-        if transaction is not None and getattr(source, "_on_revoke", False) is None:
-            source._on_revoke = self._revoked_in_transaction
+        if transaction is not None:
+            source.on_revoke(self._revoked_in_transaction)
         if checkpoint_path and transaction is not None:
             self._settle_pending_checkpoint()
         if checkpoint_path and os.path.exists(checkpoint_path):
@@ -277,7 +277,8 @@ class Runner:
     def _commit_transaction(self, revoked=()):
         """Commit the open transaction with the offsets of the partitions this worker owns (and of
         ``revoked``, being given up: the group's generation still lets it commit them)."""
-        owned = set(getattr(self.source, "assigned", self.positions)) | set(revoked)
+        owned = self.source.owned_partitions()
+        owned = set(self.positions if owned is None else owned) | set(revoked)
         positions = {tp: o for tp, o in self.positions.items() if tp in owned}
         if self.checkpoint_path:
             self._write_checkpoint(f"{self.checkpoint_path}.pending")
@@ -462,7 +463,7 @@ class Runner:
 
     def _refresh_lag(self):
         """How far behind the end of each assigned partition the run is (Kafka sources)."""
-        assigned = getattr(self.source, "assigned", None)
+        assigned = self.source.owned_partitions()
         if not assigned:
             return
         lag = {}
@@ -532,7 +533,7 @@ class Runner:
     def _events_left(self):
         """How many events a file source has left (a progress bar's total), or None (a stream)."""
         topic = getattr(self.source, "topic", None)
-        if type(topic) is not str or hasattr(self.source, "assigned"):  # a Kafka source has no end
+        if type(topic) is not str or self.source.owned_partitions() is not None:  # a group's topics have no end
             return None
         end = self.source.end_offset(topic, 0)
         return None if end is None else max(end - self.positions.get((topic, 0), -1) - 1, 0)
@@ -540,9 +541,7 @@ class Runner:
     def stop(self, *_):
         """Ask the loop to stop after the current event (safe from a signal handler)."""
         self._stop = True
-        stop_source = getattr(self.source, "stop", None)
-        if stop_source is not None:
-            stop_source()
+        self.source.stop()
 
     def run(self, max_events: int | None = None, handle_signals: bool = True) -> RunStats:
         previous = {}

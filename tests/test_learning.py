@@ -153,3 +153,17 @@ def test_trump_approval_beats_the_running_mean():
         model.learn_one(x, y)
         mean.update(y)
     assert mae.get() < 0.5 * mae_mean.get(), (mae.get(), mae_mean.get())
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_a_new_model_starts_with_its_cells_biases(cell):
+    """The LSTM's forget gates start open (bias 1: remember by default), every other bias at 0."""
+    model = streamrnn.RecurrentRegressor(cell=cell, hidden_size=5, num_layers=2, lr=1e-12, seed=0, dtype="float64")
+    model.learn_one({"a": 1.0}, 1.0)  # builds the model; one step of about lr
+    H, G = 5, CELLS[cell].gates * 5
+    for layer in range(2):
+        bx = layout.block(model._mem, model._meta, E.BX, layer, (G,))
+        expected = np.zeros(G)
+        if cell == "lstm":
+            expected[H:2 * H] = 1.0  # gates (i, f, g, o)
+        np.testing.assert_allclose(bx, expected, rtol=0, atol=1e-9)
