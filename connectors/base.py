@@ -98,6 +98,23 @@ class Source:
         self.close()
 
 
+class OnePartitionSource(Source):
+    """A source of one partition (a file, a text, a dataset), named ``topic``: its events are
+    numbered from 0, and ``seek`` resumes after an event number."""
+
+    topic = "stream"
+    _start_after = -1
+
+    def seek(self, positions):
+        self._start_after = positions.get((self.topic, 0), -1)
+
+    def _unread(self, items):
+        """``(offset, item)`` for the items after the position ``seek`` was given."""
+        for offset, item in enumerate(items):
+            if offset > self._start_after:
+                yield offset, item
+
+
 class Sink:
     """Writes records (dicts, encoded as JSON unless the sink says otherwise)."""
 

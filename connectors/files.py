@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Iterator
 
-from .base import DecodeError, Event, Sink, Source, encode_json
+from .base import DecodeError, Event, OnePartitionSource, Sink, encode_json
 
 
 # seconds since the epoch of years 1 and 9999, the range of a datetime
@@ -50,7 +50,7 @@ def parse_timestamp(value) -> float:
     return t.timestamp()
 
 
-class _LineSource(Source):
+class _LineSource(OnePartitionSource):
     """Lines of a file (or of an open binary stream) as events, optionally paced."""
 
     def __init__(self, path, timestamp_field: str | None = None, speed: float | None = None, skip_header=False):
@@ -59,14 +59,10 @@ class _LineSource(Source):
         self.speed = speed
         self.skip_header = skip_header
         self.header: list[str] | None = None
-        self._start_after = -1
 
     @property
     def topic(self):
         return str(self.path)
-
-    def seek(self, positions):
-        self._start_after = positions.get((self.topic, 0), -1)
 
     def stop(self):
         """End the iteration (and any pacing sleep) at the next event; safe from a signal handler."""
@@ -98,9 +94,7 @@ class _LineSource(Source):
     def __iter__(self) -> Iterator[Event]:
         self._stop = False
         pacer = _Pacer(self.speed, lambda: self._stop) if self.timestamp_field and self.speed else None
-        for offset, line in enumerate(self._lines()):
-            if offset <= self._start_after:
-                continue
+        for offset, line in self._unread(self._lines()):
             event = Event(value=line, topic=self.topic, partition=0, offset=offset)
             if pacer is not None:
                 try:

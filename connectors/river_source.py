@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from .base import Event, Source
+from .base import Event, OnePartitionSource
 
 
 def _jsonable(v):
@@ -16,7 +16,7 @@ def _jsonable(v):
     return v
 
 
-class RiverDatasetSource(Source):
+class RiverDatasetSource(OnePartitionSource):
     """Events ``{"<feature>": ..., "<target>": y}`` from ``river.datasets.<name>`` (no download:
     only datasets shipped inside the river package work offline)."""
 
@@ -27,17 +27,11 @@ class RiverDatasetSource(Source):
             self.dataset = getattr(datasets, name)()
         except AttributeError:
             raise ValueError(f"river.datasets has no dataset {name!r}") from None
-        self.name = name
+        self.name = self.topic = name
         self.target = target
-        self._start_after = -1
-
-    def seek(self, positions):
-        self._start_after = positions.get((self.name, 0), -1)
 
     def __iter__(self):
-        for offset, (x, y) in enumerate(self.dataset):
-            if offset <= self._start_after:
-                continue
+        for offset, (x, y) in self._unread(self.dataset):
             record = {k: _jsonable(v) for k, v in x.items()}
             record[self.target] = _jsonable(y)
             yield Event(value=json.dumps(record).encode(), topic=self.name, partition=0, offset=offset)

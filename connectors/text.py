@@ -18,7 +18,7 @@ import os
 import re
 from typing import Iterator
 
-from .base import Event, Source
+from .base import Event, OnePartitionSource
 
 MODES = {"chars": None, "words": r"\S+"}
 
@@ -83,7 +83,7 @@ def iter_text(text, mode: str = "chars", context: int = 1) -> Iterator[tuple[dic
         history.append(symbol)
 
 
-class TextSource(Source):
+class TextSource(OnePartitionSource):
     """A UTF-8 text file (or any iterable of strings) as JSON events for the runner: run it with
     ``--task classify --target next``."""
 
@@ -92,15 +92,9 @@ class TextSource(Source):
         self.mode = mode
         self.context = context
         self.topic = str(text) if isinstance(text, (str, os.PathLike)) else "text"
-        self._start_after = -1
-
-    def seek(self, positions):
-        self._start_after = positions.get((self.topic, 0), -1)
 
     def __iter__(self) -> Iterator[Event]:
-        for offset, (x, y) in enumerate(iter_text(self.text, self.mode, self.context)):
-            if offset <= self._start_after:
-                continue
+        for offset, (x, y) in self._unread(iter_text(self.text, self.mode, self.context)):
             record = dict(x)
             record["next"] = y
             yield Event(value=json.dumps(record, ensure_ascii=False).encode(), topic=self.topic, offset=offset)
