@@ -1,8 +1,10 @@
 """Per-key models over a consumer group: a worker killed with SIGKILL, and a broker restart."""
 
+import ast
 import collections
 import json
 import math
+import re
 import signal
 import subprocess
 import sys
@@ -134,6 +136,14 @@ def test_sigkill_one_of_two_workers(kafka_bootstrap, tmp_path):
     duplicates = sum(c - 1 for c in seen.values())
     # the killed worker's work after its last checkpoint is done again, and no more
     assert duplicates <= CHECKPOINT_EVERY + 1, (duplicates, report)
+    # a failover happened. The survivor restores each partition once, on its first event there,
+    # and keeps its own through the rebalance: its own partitions were restored at marker -1
+    # (before any state existed), the killed worker's from that worker's checkpoints (marker >= 0).
+    # A killed worker that held nothing would leave only -1; a survivor that restored nothing, none.
+    found = re.search(r"restored at markers (\{.*?\})", report)
+    assert found, report
+    markers = ast.literal_eval(found.group(1))
+    assert min(markers.values()) == -1 and max(markers.values()) >= 0, report
     print(f"duplicates after SIGKILL: {duplicates} (bound {CHECKPOINT_EVERY}); survivor: {report}")
 
     got = final_models(kafka_bootstrap, f"{group}-models-changelog", src)
