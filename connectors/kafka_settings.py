@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 
 ENV_PREFIX = "STREAMRNN_KAFKA_"
+# streamrnn's own variables under the prefix, which are not client settings: the brokers of
+# kafka:///TOPIC, the client library, and where the development broker's jars are
+OWN_VARIABLES = {ENV_PREFIX + name for name in ("BOOTSTRAP_SERVERS", "CLIENT", "HOME")}
 _INT_OPTIONS = {"request_timeout_ms", "session_timeout_ms", "heartbeat_interval_ms", "max_poll_records",
                 "max_poll_interval_ms", "linger_ms", "batch_size", "retries", "fetch_max_bytes",
                 "max_partition_fetch_bytes", "max_request_size", "metadata_max_age_ms", "reconnect_backoff_ms",
@@ -88,7 +91,7 @@ def client_options_from_env(environ=None) -> dict:
     environ = os.environ if environ is None else environ
     out = {}
     for name, value in environ.items():
-        if name.startswith(ENV_PREFIX) and name != ENV_PREFIX + "BOOTSTRAP_SERVERS":
+        if name.startswith(ENV_PREFIX) and name not in OWN_VARIABLES:
             k, v = parse_option(f"{name[len(ENV_PREFIX):]}={value}")
             out[k] = v
     return out

@@ -11,7 +11,7 @@ import pytest
 import streamrnn
 from connectors import ListSink
 from connectors.files import JsonlSource
-from connectors.kafka_settings import parse_option, read_client_config
+from connectors.kafka_settings import client_options_from_env, options_for, parse_option, read_client_config
 from streamrnn.runner import Runner
 
 from test_adversarial import cli, one_line_error
@@ -33,6 +33,19 @@ def test_kafka_config_file_reads_properties_and_errors_never_echo_a_value(tmp_pa
 def _jsonl(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def test_streamrnns_own_variables_are_not_taken_for_client_settings():
+    """STREAMRNN_KAFKA_CLIENT (the client library), _HOME (the broker's jars) and
+    _BOOTSTRAP_SERVERS share the prefix of the client settings, and a client setting no client
+    knows is an error: they must not reach the clients."""
+    env = {"STREAMRNN_KAFKA_CLIENT": "confluent", "STREAMRNN_KAFKA_HOME": "/opt/kafka",
+           "STREAMRNN_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092", "STREAMRNN_KAFKA_SECURITY_PROTOCOL": "SSL"}
+    options = client_options_from_env(env)
+    assert options == {"security_protocol": "SSL"}
+    from kafka import KafkaConsumer
+
+    options_for(KafkaConsumer, options)  # raises on a setting no client knows
 
 
 def test_absurd_timestamps_are_dead_lettered_and_the_rest_predicted(tmp_path):
