@@ -13,6 +13,7 @@ import numpy as np
 
 from . import cells, layout
 from .errors import BadInput
+from .kernels import blocks
 from .kernels import engine as E
 from .kernels._jit import entry_point
 
@@ -97,8 +98,8 @@ class RecurrentEstimator:
             v = getattr(self, name)
             if not isinstance(v, numbers.Integral) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if self.num_layers > E.MAX_LAYERS:
-            raise ValueError(f"num_layers must be at most {E.MAX_LAYERS}")
+        if self.num_layers > blocks.MAX_LAYERS:
+            raise ValueError(f"num_layers must be at most {blocks.MAX_LAYERS}")
         if self.update_every > self.truncation:
             raise ValueError("update_every must not exceed truncation: every loss must fall in the window")
         if not (self.lr > 0):
@@ -153,31 +154,31 @@ class RecurrentEstimator:
         if old is None:
             for layer in range(cfg.num_layers):
                 n_in = cfg.layer0_inputs if layer == 0 else H
-                layout.block(mem, meta, E.WX, layer, (n_in, G))[:] = rng.uniform(-scale, scale, (n_in, G))
-                layout.block(mem, meta, E.WH, layer, (H, G))[:] = rng.uniform(-scale, scale, (H, G))
-                cfg.spec.init_bias(layout.block(mem, meta, E.BX, layer, (G,)), H)
-            wy = layout.block(mem, meta, E.WY, 0, (H, cfg.out_capacity))
+                layout.block(mem, meta, blocks.WX, layer)[:] = rng.uniform(-scale, scale, (n_in, G))
+                layout.block(mem, meta, blocks.WH, layer)[:] = rng.uniform(-scale, scale, (H, G))
+                cfg.spec.init_bias(layout.block(mem, meta, blocks.BX, layer), H)
+            wy = layout.block(mem, meta, blocks.WY)
             wy[:, : cfg.n_outputs] = rng.uniform(-scale, scale, (H, cfg.n_outputs))
-            hyper = layout.block(mem, meta, E.HYPER, 0, (E.N_HYPER,))
-            hyper[E.LR] = self.lr
-            hyper[E.CLIP_NORM] = self.clip_norm
-            hyper[E.BETA1] = 0.9
-            hyper[E.BETA2] = 0.999
-            hyper[E.EPS] = 1e-8
-            hyper[E.MOMENTUM] = 0.9
-            hyper[E.RHO] = 0.99
-            hyper[E.HUBER_DELTA] = self.huber_delta
-            hyper[E.X_CLIP] = 10.0
-            hyper[E.NG_LR] = self._ngram()[2]
+            hyper = layout.block(mem, meta, blocks.HYPER)
+            hyper[blocks.LR] = self.lr
+            hyper[blocks.CLIP_NORM] = self.clip_norm
+            hyper[blocks.BETA1] = 0.9
+            hyper[blocks.BETA2] = 0.999
+            hyper[blocks.EPS] = 1e-8
+            hyper[blocks.MOMENTUM] = 0.9
+            hyper[blocks.RHO] = 0.99
+            hyper[blocks.HUBER_DELTA] = self.huber_delta
+            hyper[blocks.X_CLIP] = 10.0
+            hyper[blocks.NG_LR] = self._ngram()[2]
             old_inputs, old_tokens = 0, 0
         else:
             old_inputs, old_tokens = old.n_inputs, old.n_tokens
         new_inputs = cfg.n_inputs - old_inputs
         if new_inputs and old is not None:
-            wx = layout.block(mem, meta, E.WX, 0, (cfg.layer0_inputs, G))
+            wx = layout.block(mem, meta, blocks.WX)
             wx[-new_inputs:] = rng.uniform(-scale, scale, (new_inputs, G))
         if cfg.n_tokens > old_tokens:
-            emb = layout.block(mem, meta, E.EMB, 0, (cfg.token_capacity, e))
+            emb = layout.block(mem, meta, blocks.EMB)
             emb[old_tokens : cfg.n_tokens] = rng.normal(0.0, 1.0, (cfg.n_tokens - old_tokens, e))
 
     def _resize(self, n_inputs=None, n_outputs=None):
@@ -198,8 +199,8 @@ class RecurrentEstimator:
             meta, mem, scratch = layout.allocate(cfg, _DTYPES[self.dtype])
         elif cfg.same_shape(old):
             meta, mem, scratch = self._meta, self._mem, self._scratch
-            meta[E.N_OUT] = cfg.n_outputs
-            meta[E.N_TOKENS] = cfg.n_tokens
+            meta[blocks.N_OUT] = cfg.n_outputs
+            meta[blocks.N_TOKENS] = cfg.n_tokens
         else:
             meta, mem, scratch = layout.regrow(old, self._meta, self._mem, cfg)
         self._init_params(cfg, meta, mem, old)
@@ -210,12 +211,12 @@ class RecurrentEstimator:
         """The input buffers are views of scratch blocks (the kernels read them there); they
         follow scratch whenever it is reallocated."""
         cfg, meta, scratch = self._cfg, self._meta, self._scratch
-        self._xbuf = layout.block(scratch, meta, E.XIN, 0, (cfg.n_inputs,))
-        self._present = layout.block(scratch, meta, E.PRESENT, 0, (cfg.n_inputs,))
+        self._xbuf = layout.block(scratch, meta, blocks.XIN)
+        self._present = layout.block(scratch, meta, blocks.PRESENT)
         self._cat_mask = np.array(self._categorical, dtype=np.uint8)
-        self._tokbuf = layout.block(scratch, meta, E.TOKIN, 0, (cfg.slots,))
+        self._tokbuf = layout.block(scratch, meta, blocks.TOKIN)
         self._tokbuf[:] = -1.0
-        self._outbuf = layout.block(scratch, meta, E.POUT, 0, (cfg.out_capacity,))
+        self._outbuf = layout.block(scratch, meta, blocks.POUT)
         self._memo = None
         self._fast = None
         _resolve_kernels(self._mem, meta, scratch)
@@ -499,16 +500,16 @@ class RecurrentEstimator:
     @property
     def n_updates(self) -> int:
         """Optimizer steps taken."""
-        return 0 if self._meta is None else int(self._meta[E.N_UPDATES])
+        return 0 if self._meta is None else int(self._meta[blocks.N_UPDATES])
 
     @property
     def n_skipped_updates(self) -> int:
         """Updates skipped because the loss or the gradient was not finite."""
-        return 0 if self._meta is None else int(self._meta[E.N_SKIPPED])
+        return 0 if self._meta is None else int(self._meta[blocks.N_SKIPPED])
 
     @property
     def n_parameters(self) -> int:
-        return 0 if self._meta is None else int(self._meta[E.N_PARAMS])
+        return 0 if self._meta is None else int(self._meta[blocks.N_PARAMS])
 
 
 # The kernels' compiled entry points for a model's arrays, by dtype name (see _jit.entry_point):

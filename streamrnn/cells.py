@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
+from .kernels import blocks
 from .kernels import engine as E
 from .kernels import lstm as lstm_kernels
 
@@ -23,7 +24,7 @@ from .kernels import lstm as lstm_kernels
 def _keep_all(kind, lo, hi):
     """Rows ``(first, end)`` of window block ``kind`` that a stored model keeps: the state row
     ``lo`` where the next window starts from (its h, c and token), and the steps after it."""
-    return (lo if kind in (E.HS, E.CS, E.TOK) else min(lo + 1, hi)), hi
+    return (lo if kind in (blocks.HS, blocks.CS, blocks.TOK) else min(lo + 1, hi)), hi
 
 
 def _rebuild_nothing(hs, cs, act, aux, steps):
@@ -33,9 +34,9 @@ def _rebuild_nothing(hs, cs, act, aux, steps):
 def _h_recomputed(kind, lo, hi):
     """LSTM and RNN: a step's h follows from its other rows (o * tanh(c); the RNN's activation),
     and so does AUX (the LSTM's tanh(c); unused by the RNN)."""
-    if kind == E.AUX:
+    if kind == blocks.AUX:
         return hi, hi
-    if kind == E.HS:
+    if kind == blocks.HS:
         return lo, min(lo + 1, hi)  # only the state row's h
     return _keep_all(kind, lo, hi)
 

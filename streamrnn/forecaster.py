@@ -314,7 +314,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         if self.differencing and self.shrinkage:
             k = self._expert(self._context(_event_time(xs[0]) if xs else None))
             if k >= len(SHRINK_WEIGHTS):  # a step toward the robust level, the same for every horizon
-                return [level + LEVEL_BLENDS[k - len(SHRINK_WEIGHTS)] * (self._level - level)] * horizon
+                return [float(level + LEVEL_BLENDS[k - len(SHRINK_WEIGHTS)] * (self._level - level))] * horizon
             weight = float(SHRINK_WEIGHTS[k])
         if horizon == 1:  # nothing to feed back: one prediction from the current state
             self._encode(xs[0] if xs else None, self._last_y, self._last_change, learn=False)

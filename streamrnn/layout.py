@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from . import cells
-from .kernels import engine as E
+from .kernels import blocks
 from .kernels import heads, optim
 
 HEADS = {"squared": heads.SQUARED, "huber": heads.HUBER, "softmax": heads.SOFTMAX}
@@ -75,38 +75,38 @@ class Config:
 
     def param_blocks(self):
         H, G = self.hidden_size, self.gate_width
-        blocks = []
+        found = []
         for layer in range(self.num_layers):
             n_in = self.layer0_inputs if layer == 0 else H
-            blocks += [
-                (E.WX, layer, (n_in, G)),
-                (E.WH, layer, (H, G)),
-                (E.BX, layer, (G,)),
-                (E.BH, layer, (self.spec.recurrent_bias_width(H),)),
+            found += [
+                (blocks.WX, layer, (n_in, G)),
+                (blocks.WH, layer, (H, G)),
+                (blocks.BX, layer, (G,)),
+                (blocks.BH, layer, (self.spec.recurrent_bias_width(H),)),
             ]
-        blocks += [(E.WY, 0, (H, self.out_capacity)), (E.BY, 0, (self.out_capacity,))]
-        blocks += [(E.EMB, 0, (self.token_capacity, self.embedding_size))]  # last: sparse updates
-        return blocks
+        found += [(blocks.WY, 0, (H, self.out_capacity)), (blocks.BY, 0, (self.out_capacity,))]
+        found += [(blocks.EMB, 0, (self.token_capacity, self.embedding_size))]  # last: sparse updates
+        return found
 
     def state_blocks(self):
         L, H, G, B, I = self.num_layers, self.hidden_size, self.gate_width, self.rows, self.n_inputs
         cw = self.spec.cell_width(H)
         return [
-            (E.XMEAN, 0, (I,)),
-            (E.XVAR, 0, (I,)),
-            (E.XCOUNT, 0, (I,)),
-            (E.YSTAT, 0, (3,)),
-            (E.HYPER, 0, (E.N_HYPER,)),
-            (E.XS, 0, (B, self.layer0_inputs)),
-            (E.HS, 0, (L, B, H)),
-            (E.CS, 0, (L, B, cw)),
-            (E.ACT, 0, (L, B, G)),
-            (E.AUX, 0, (L, B, H)),
-            (E.YS, 0, (B,)),
-            (E.TOK, 0, (B, self.slots)),
-            (E.NGW, 0, (self.ngram_buckets, self.out_capacity)),
-            (E.NGB, 0, (B, self.ngram_orders)),
-            (E.NGV, 0, (self.ngram_buckets,)),
+            (blocks.XMEAN, 0, (I,)),
+            (blocks.XVAR, 0, (I,)),
+            (blocks.XCOUNT, 0, (I,)),
+            (blocks.YSTAT, 0, (3,)),
+            (blocks.HYPER, 0, (blocks.N_HYPER,)),
+            (blocks.XS, 0, (B, self.layer0_inputs)),
+            (blocks.HS, 0, (L, B, H)),
+            (blocks.CS, 0, (L, B, cw)),
+            (blocks.ACT, 0, (L, B, G)),
+            (blocks.AUX, 0, (L, B, H)),
+            (blocks.YS, 0, (B,)),
+            (blocks.TOK, 0, (B, self.slots)),
+            (blocks.NGW, 0, (self.ngram_buckets, self.out_capacity)),
+            (blocks.NGB, 0, (B, self.ngram_orders)),
+            (blocks.NGV, 0, (self.ngram_buckets,)),
         ]
 
     def scratch_blocks(self):
@@ -114,30 +114,30 @@ class Config:
         cw = self.spec.cell_width(H)
         e, S = self.embedding_size, self.slots
         return [
-            (E.DAX, 0, (L, K, G)),
-            (E.DAH, 0, (L, K, G)),
-            (E.DHIN, 0, (K, H)),
-            (E.DXB, 0, (K, H)),
-            (E.CARRY, 0, (2, H)),
-            (E.DOUT, 0, (O,)),
-            (E.OUT, 0, (O,)),
-            (E.PX, 0, (self.layer0_inputs,)),
-            (E.PH, 0, (L, 2, H)),
-            (E.PC, 0, (L, 2, cw)),
-            (E.PACT, 0, (L, 1, G)),
-            (E.PAUX, 0, (L, 1, H)),
-            (E.DEMB, 0, (K, e)),
-            (E.GEROWS, 0, (K * S, e)),
-            (E.TOUCHED, 0, (K * S,)),
-            (E.MARK, 0, (self.token_capacity,)),
-            (E.XIN, 0, (self.n_inputs,)),
-            (E.PRESENT, 0, (self.n_inputs,)),
-            (E.TOKIN, 0, (S,)),
-            (E.POUT, 0, (O,)),
-            (E.NGHIST, 0, (self.ngram_orders,)),
-            (E.PNGB, 0, (self.ngram_orders,)),
-            (E.ZCAT, 0, (K, max(self.layer0_inputs, H) + H)),
-            (E.LEARNED_PRED, 0, (1,)),
+            (blocks.DAX, 0, (L, K, G)),
+            (blocks.DAH, 0, (L, K, G)),
+            (blocks.DHIN, 0, (K, H)),
+            (blocks.DXB, 0, (K, H)),
+            (blocks.CARRY, 0, (2, H)),
+            (blocks.DOUT, 0, (O,)),
+            (blocks.OUT, 0, (O,)),
+            (blocks.PX, 0, (self.layer0_inputs,)),
+            (blocks.PH, 0, (L, 2, H)),
+            (blocks.PC, 0, (L, 2, cw)),
+            (blocks.PACT, 0, (L, 1, G)),
+            (blocks.PAUX, 0, (L, 1, H)),
+            (blocks.DEMB, 0, (K, e)),
+            (blocks.GEROWS, 0, (K * S, e)),
+            (blocks.TOUCHED, 0, (K * S,)),
+            (blocks.MARK, 0, (self.token_capacity,)),
+            (blocks.XIN, 0, (self.n_inputs,)),
+            (blocks.PRESENT, 0, (self.n_inputs,)),
+            (blocks.TOKIN, 0, (S,)),
+            (blocks.POUT, 0, (O,)),
+            (blocks.NGHIST, 0, (self.ngram_orders,)),
+            (blocks.PNGB, 0, (self.ngram_orders,)),
+            (blocks.ZCAT, 0, (K, max(self.layer0_inputs, H) + H)),
+            (blocks.LEARNED_PRED, 0, (1,)),
         ]
 
 
@@ -154,8 +154,31 @@ def _line_up(offset):
     return -(-offset // 16) * 16
 
 
-def _set(meta, kind, layer, offset):
-    meta[E.OFFSETS + kind * E.MAX_LAYERS + layer] = offset
+def _entry(kind, layer):
+    if kind < blocks.PER_LAYER:
+        return blocks.TABLE + blocks.ENTRY * (kind * blocks.MAX_LAYERS + layer)
+    if layer != 0:
+        raise ValueError(f"block kind {kind} has no layers")
+    return blocks.TABLE + blocks.ENTRY * (blocks.PER_LAYER * blocks.MAX_LAYERS + kind - blocks.PER_LAYER)
+
+
+def _set(meta, kind, layer, offset, shape):
+    """Enter block ``kind`` of ``layer`` in the table: its offset and its shape (kernels/blocks.py)."""
+    e = _entry(kind, layer)
+    meta[e] = offset
+    meta[e + 1] = len(shape)
+    meta[e + 2 : e + 5] = tuple(shape) + (1,) * (3 - len(shape))
+
+
+def offset(meta, kind, layer=0):
+    """Where block ``kind`` of ``layer`` starts in its array."""
+    return int(meta[_entry(kind, layer)])
+
+
+def shape(meta, kind, layer=0):
+    """The declared shape of block ``kind`` of ``layer``."""
+    e = _entry(kind, layer)
+    return tuple(int(d) for d in meta[e + 2 : e + 2 + int(meta[e + 1])])
 
 
 def allocate(cfg: Config, dtype=np.float64):
@@ -164,7 +187,7 @@ def allocate(cfg: Config, dtype=np.float64):
     meta = meta.copy()
     mem = _zeros(mem_size, dtype)
     scratch = _zeros(scratch_size, dtype)
-    block(mem, meta, E.TOK, 0, (cfg.rows, cfg.slots))[:] = -1.0
+    block(mem, meta, blocks.TOK)[:] = -1.0
     return meta, mem, scratch
 
 
@@ -189,101 +212,136 @@ def _zeros(n, dtype):
 def _layout(cfg: Config):
     """``(meta, mem size, scratch size)`` of a configuration (cached: restoring many per-key
     models of one template lays out the same configuration again and again)."""
-    if cfg.num_layers > E.MAX_LAYERS:
-        raise ValueError(f"num_layers must be at most {E.MAX_LAYERS}")
-    meta = np.zeros(E.OFFSETS + E.N_KINDS * E.MAX_LAYERS, dtype=np.int64)
+    if cfg.num_layers > blocks.MAX_LAYERS:
+        raise ValueError(f"num_layers must be at most {blocks.MAX_LAYERS}")
+    meta = np.zeros(blocks.META_SIZE, dtype=np.int64)
     off = 0
     n_dense = 0
     for kind, layer, shape in cfg.param_blocks():
-        if kind == E.EMB:
+        if kind == blocks.EMB:
             n_dense = off
-        _set(meta, kind, layer, off)
+        _set(meta, kind, layer, off, shape)
         off += _size(shape)
     n_params = off
     off = 3 * n_params  # parameters, then the optimizer's two moment vectors mirroring them
     for kind, layer, shape in cfg.state_blocks():
         off = _line_up(off)
-        _set(meta, kind, layer, off)
+        _set(meta, kind, layer, off, shape)
         off += _size(shape)
     mem_size = off
     off = n_dense  # the gradient of the dense parameters mirrors them at the start of scratch
     for kind, layer, shape in cfg.scratch_blocks():
         off = _line_up(off)
-        _set(meta, kind, layer, off)
+        _set(meta, kind, layer, off, shape)
         off += _size(shape)
     scratch_size = off
 
-    meta[E.CELL] = cfg.spec.code
-    meta[E.LAYERS] = cfg.num_layers
-    meta[E.HIDDEN] = cfg.hidden_size
-    meta[E.GATES] = cfg.spec.gates
-    meta[E.N_IN] = cfg.n_inputs
-    meta[E.N_OUT] = cfg.n_outputs
-    meta[E.OUT_CAP] = cfg.out_capacity
-    meta[E.TRUNCATION] = cfg.truncation
-    meta[E.ROWS] = cfg.rows
-    meta[E.UPDATE_EVERY] = cfg.update_every
-    meta[E.HEAD] = HEADS[cfg.head]
-    meta[E.OPTIMIZER] = OPTIMIZERS[cfg.optimizer]
-    meta[E.N_PARAMS] = n_params
-    meta[E.N_DENSE] = n_dense
-    meta[E.NORM_X] = int(cfg.normalize_inputs)
-    meta[E.NORM_Y] = int(cfg.normalize_target)
-    meta[E.CELL_WIDTH] = cfg.spec.cell_width(cfg.hidden_size)
-    meta[E.EMBED] = cfg.embedding_size
-    meta[E.SLOTS] = cfg.slots
-    meta[E.N_TOKENS] = cfg.n_tokens
-    meta[E.TOKEN_CAP] = cfg.token_capacity
-    meta[E.NG_ORDERS] = cfg.ngram_orders
-    meta[E.NG_BUCKETS] = cfg.ngram_buckets
-    meta[E.POS] = 1  # row 0 is the initial (zero) state
+    meta[blocks.CELL] = cfg.spec.code
+    meta[blocks.LAYERS] = cfg.num_layers
+    meta[blocks.HIDDEN] = cfg.hidden_size
+    meta[blocks.GATES] = cfg.spec.gates
+    meta[blocks.N_IN] = cfg.n_inputs
+    meta[blocks.N_OUT] = cfg.n_outputs
+    meta[blocks.OUT_CAP] = cfg.out_capacity
+    meta[blocks.TRUNCATION] = cfg.truncation
+    meta[blocks.ROWS] = cfg.rows
+    meta[blocks.UPDATE_EVERY] = cfg.update_every
+    meta[blocks.HEAD] = HEADS[cfg.head]
+    meta[blocks.OPTIMIZER] = OPTIMIZERS[cfg.optimizer]
+    meta[blocks.N_PARAMS] = n_params
+    meta[blocks.N_DENSE] = n_dense
+    meta[blocks.NORM_X] = int(cfg.normalize_inputs)
+    meta[blocks.NORM_Y] = int(cfg.normalize_target)
+    meta[blocks.CELL_WIDTH] = cfg.spec.cell_width(cfg.hidden_size)
+    meta[blocks.EMBED] = cfg.embedding_size
+    meta[blocks.SLOTS] = cfg.slots
+    meta[blocks.N_TOKENS] = cfg.n_tokens
+    meta[blocks.TOKEN_CAP] = cfg.token_capacity
+    meta[blocks.NG_ORDERS] = cfg.ngram_orders
+    meta[blocks.NG_BUCKETS] = cfg.ngram_buckets
+    meta[blocks.POS] = 1  # row 0 is the initial (zero) state
+    check_table(cfg, meta, mem_size, scratch_size)
     meta.setflags(write=False)
     return meta, mem_size, scratch_size
 
 
-def block(arr, meta, kind, layer, shape, base=0):
-    """A view of one block of ``mem`` (or of a mirror at ``base``, e.g. the Adam moments)."""
-    o = base + int(meta[E.OFFSETS + kind * E.MAX_LAYERS + layer])
-    return arr[o : o + _size(shape)].reshape(shape)
+def check_table(cfg: Config, meta, mem_size, scratch_size):
+    """Raise ``IndexError`` unless every block of ``cfg`` has, in ``meta``'s table, the number of
+    dimensions its kind has (``blocks.NDIM``), and the blocks of each array lie inside it without
+    overlapping. The kernels take views by the table without checking bounds (kernels/blocks.py):
+    this is where the bounds are checked.
+
+    mem holds the parameters, their two optimizer moments (``3 * N_PARAMS`` values), then the state
+    blocks; scratch holds the gradient of the dense parameters (all but the embedding) at the
+    parameters' offsets, then the scratch blocks."""
+    n_params = int(meta[blocks.N_PARAMS])
+    params = cfg.param_blocks()
+    dense = [b for b in params if b[0] != blocks.EMB]
+    moments = [(None, 0, (2 * n_params,), n_params)]  # not in the table: right after the parameters
+    for found, size in ((params + moments + cfg.state_blocks(), mem_size), (dense + cfg.scratch_blocks(), scratch_size)):
+        spans = []
+        for kind, layer, declared, *at in found:
+            if kind is None:
+                spans.append((at[0], at[0] + declared[0], "the optimizer moments"))
+                continue
+            e = _entry(kind, layer)
+            ndim = int(meta[e + 1])
+            if ndim != blocks.NDIM[kind] or ndim != len(declared):
+                raise IndexError(f"block kind {kind} has {ndim} dimensions, its kind {blocks.NDIM[kind]}")
+            o = int(meta[e])
+            spans.append((o, o + _size(shape(meta, kind, layer)), f"block kind {kind} of layer {layer}"))
+        spans.sort()
+        end = 0
+        for start, stop, name in spans:
+            if start < end or stop > size:
+                raise IndexError(f"{name} overlaps another block or ends beyond its array")
+            end = max(end, stop)
+
+
+def block(arr, meta, kind, layer=0, base=0):
+    """A view of block ``kind`` of ``layer``, of its declared shape, in ``arr`` (``mem`` or
+    ``scratch``; or a mirror at ``base``, e.g. the Adam moments)."""
+    e = _entry(kind, layer)
+    o = base + int(meta[e])
+    dims = tuple(int(d) for d in meta[e + 2 : e + 2 + int(meta[e + 1])])
+    return arr[o : o + _size(dims)].reshape(dims)
 
 
 def regrow(old_cfg: Config, meta, mem, new_cfg: Config):
     """State for ``new_cfg`` (which may only be larger) holding the old state in its corner."""
     new_meta, new_mem, new_scratch = allocate(new_cfg, mem.dtype)
-    P_old, P_new = int(meta[E.N_PARAMS]), int(new_meta[E.N_PARAMS])
-    for (kind, layer, old_shape), (_, _, new_shape) in zip(old_cfg.param_blocks(), new_cfg.param_blocks()):
+    P_old, P_new = int(meta[blocks.N_PARAMS]), int(new_meta[blocks.N_PARAMS])
+    for kind, layer, old_shape in old_cfg.param_blocks():
         corner = tuple(slice(0, s) for s in old_shape)
         for mirror in range(3):  # parameters, first and second optimizer moments
-            block(new_mem, new_meta, kind, layer, new_shape, mirror * P_new)[corner] = block(
-                mem, meta, kind, layer, old_shape, mirror * P_old
-            )
-    for (kind, layer, old_shape), (_, _, new_shape) in zip(old_cfg.state_blocks(), new_cfg.state_blocks()):
+            block(new_mem, new_meta, kind, layer, mirror * P_new)[corner] = block(mem, meta, kind, layer, mirror * P_old)
+    for kind, layer, old_shape in old_cfg.state_blocks():
         corner = tuple(slice(0, s) for s in old_shape)
-        block(new_mem, new_meta, kind, layer, new_shape)[corner] = block(mem, meta, kind, layer, old_shape)
-    new_meta[E.POS : E.N_TOUCHED + 1] = meta[E.POS : E.N_TOUCHED + 1]
+        block(new_mem, new_meta, kind, layer)[corner] = block(mem, meta, kind, layer)
+    new_meta[blocks.POS : blocks.N_TOUCHED + 1] = meta[blocks.POS : blocks.N_TOUCHED + 1]
     return new_meta, new_mem, new_scratch
 
 
 # Window blocks: only rows pos - truncation .. pos - 1 are ever read again (the next backward pass,
 # the state, the n-gram context; see live_rows), the others are stale. Which of those a stored model
 # keeps, and how the others are rebuilt, is the cell's to say (cells.Cell.stored_rows, .rebuild).
-_WINDOW = {E.XS: 0, E.YS: 0, E.TOK: 0, E.NGB: 0, E.HS: 1, E.CS: 1, E.ACT: 1, E.AUX: 1}  # kind -> row axis
+_WINDOW = {blocks.XS: 0, blocks.YS: 0, blocks.TOK: 0, blocks.NGB: 0, blocks.HS: 1, blocks.CS: 1, blocks.ACT: 1, blocks.AUX: 1}  # kind -> row axis
 
 
 def live_rows(meta):
     """``(state, end)``: rows ``state + 1 .. end - 1`` are the steps the next gradient can reach
     (it runs back ``truncation`` steps from row ``end``, the next one written), row ``state`` the
     state before them."""
-    pos = int(meta[E.POS])
-    return max(pos - int(meta[E.TRUNCATION]), 0), pos
+    pos = int(meta[blocks.POS])
+    return max(pos - int(meta[blocks.TRUNCATION]), 0), pos
 
 
 def _live_blocks(cfg: Config, meta, mem):
     """Views of the state blocks of ``mem`` in layout order, window blocks cut to the rows a pickle
     keeps."""
     lo, hi = live_rows(meta)
-    for kind, layer, shape in cfg.state_blocks():
-        b = block(mem, meta, kind, layer, shape)
+    for kind, layer, _ in cfg.state_blocks():
+        b = block(mem, meta, kind, layer)
         axis = _WINDOW.get(kind)
         if axis is not None:
             first, end = cfg.spec.stored_rows(kind, lo, hi)
@@ -295,8 +353,7 @@ def _restore_window(cfg: Config, meta, mem):
     """Recompute what the cell's ``stored_rows`` leaves out of the steps' rows, bit for bit."""
     lo, hi = live_rows(meta)
     steps = slice(min(lo + 1, hi), hi)
-    shapes = {kind: shape for kind, _, shape in cfg.state_blocks()}
-    hs, cs, act, aux = (block(mem, meta, kind, 0, shapes[kind]) for kind in (E.HS, E.CS, E.ACT, E.AUX))
+    hs, cs, act, aux = (block(mem, meta, kind) for kind in (blocks.HS, blocks.CS, blocks.ACT, blocks.AUX))
     cfg.spec.rebuild(hs, cs, act, aux, steps)
 
 
@@ -314,8 +371,8 @@ def _stored_size(cfg: Config, lo, hi):
 
 # header slots that advance with the stream (or count active classes and tokens); the others
 # follow from the configuration
-_COUNTERS = frozenset((E.POS, E.N_STEPS, E.N_SINCE_UPDATE, E.N_UPDATES, E.N_SKIPPED, E.OPT_STEP, E.N_TOUCHED,
-                       E.PREDICTED_AT, E.N_OUT, E.N_TOKENS))
+_COUNTERS = frozenset((blocks.POS, blocks.N_STEPS, blocks.N_SINCE_UPDATE, blocks.N_UPDATES, blocks.N_SKIPPED, blocks.OPT_STEP, blocks.N_TOUCHED,
+                       blocks.PREDICTED_AT, blocks.N_OUT, blocks.N_TOKENS))
 
 
 def check_packed(cfg: Config, header, values):
@@ -325,24 +382,24 @@ def check_packed(cfg: Config, header, values):
     (The kernels index arrays by these numbers without bounds checks: nothing read from outside may
     reach them unchecked.)"""
     expected = _layout(cfg)[0]
-    if header.shape != (E.OFFSETS,) or values.ndim != 1:
+    if header.shape != (blocks.HEADER,) or values.ndim != 1:
         raise ValueError("state arrays have the wrong shape")
-    for i in range(E.OFFSETS):
+    for i in range(blocks.HEADER):
         if i not in _COUNTERS and header[i] != expected[i]:
             raise ValueError(f"state header slot {i} is {int(header[i])}, the configuration gives {int(expected[i])}")
-    pos, steps, K, B = int(header[E.POS]), int(header[E.N_STEPS]), cfg.truncation, cfg.rows
+    pos, steps, K, B = int(header[blocks.POS]), int(header[blocks.N_STEPS]), cfg.truncation, cfg.rows
     if steps < 0 or (pos != steps + 1 if steps < B - 1 else not K + 1 <= pos <= B):
         raise ValueError(f"window position {pos} does not follow from {steps} steps")
-    if not 0 <= header[E.N_SINCE_UPDATE] < cfg.update_every:
+    if not 0 <= header[blocks.N_SINCE_UPDATE] < cfg.update_every:
         raise ValueError("events since the last update out of range")
-    if header[E.N_TOUCHED] != 0 or header[E.PREDICTED_AT] != 0:
+    if header[blocks.N_TOUCHED] != 0 or header[blocks.PREDICTED_AT] != 0:
         raise ValueError("scratch counters must be 0 in a saved state")
-    if header[E.N_OUT] != cfg.n_outputs or header[E.N_TOKENS] != cfg.n_tokens:
+    if header[blocks.N_OUT] != cfg.n_outputs or header[blocks.N_TOKENS] != cfg.n_tokens:
         raise ValueError("active outputs or tokens differ from the configuration")
-    if min(header[E.N_UPDATES], header[E.N_SKIPPED], header[E.OPT_STEP]) < 0:
+    if min(header[blocks.N_UPDATES], header[blocks.N_SKIPPED], header[blocks.OPT_STEP]) < 0:
         raise ValueError("negative update counters")
     lo, hi = max(pos - K, 0), pos
-    size = 3 * int(expected[E.N_PARAMS]) + _stored_size(cfg, lo, hi)
+    size = 3 * int(expected[blocks.N_PARAMS]) + _stored_size(cfg, lo, hi)
     if values.size != size:
         raise ValueError(f"state holds {values.size} values, its configuration {size}")
     if not np.isfinite(values).all():
@@ -352,14 +409,14 @@ def check_packed(cfg: Config, header, values):
 def check_indices(cfg: Config, meta, mem):
     """Raise ``ValueError`` unless the blocks that hold indices (tokens of the window, n-gram rows,
     class targets) hold valid ones: the kernels use them to index other blocks."""
-    tok = block(mem, meta, E.TOK, 0, (cfg.rows, cfg.slots))
+    tok = block(mem, meta, blocks.TOK)
     if tok.size and not (np.all(tok == np.floor(tok)) and tok.min() >= -1 and tok.max() < cfg.n_tokens):
         raise ValueError("window tokens out of range")
-    ngb = block(mem, meta, E.NGB, 0, (cfg.rows, cfg.ngram_orders))
+    ngb = block(mem, meta, blocks.NGB)
     if ngb.size and not (np.all(ngb == np.floor(ngb)) and ngb.min() >= 0 and ngb.max() < cfg.ngram_buckets):
         raise ValueError("n-gram rows out of range")
     if cfg.head == "softmax":
-        ys = block(mem, meta, E.YS, 0, (cfg.rows,))
+        ys = block(mem, meta, blocks.YS)
         if not (np.all(ys == np.floor(ys)) and ys.min() >= 0 and ys.max() < max(cfg.n_outputs, 1)):
             raise ValueError("window class targets out of range")
 
@@ -370,18 +427,18 @@ def pack(cfg: Config, meta, mem):
     ``cfg``) and values hold the parameters, optimizer moments and state blocks, window blocks cut
     to the rows the next gradient can reach (see ``cells.Cell.stored_rows``). Of an LSTM-32 forecaster's
     window, about a fifth is stored."""
-    parts = [mem[: 3 * int(meta[E.N_PARAMS])]]
+    parts = [mem[: 3 * int(meta[blocks.N_PARAMS])]]
     parts += [b.ravel() for b in _live_blocks(cfg, meta, mem)]
-    header = meta[: E.OFFSETS].copy()
-    header[E.PREDICTED_AT] = 0  # the prediction scratch is not saved
+    header = meta[: blocks.HEADER].copy()
+    header[blocks.PREDICTED_AT] = 0  # the prediction scratch is not saved
     return header, np.concatenate(parts)
 
 
 def unpack(cfg: Config, header, values, dtype):
     """``(meta, mem, scratch)`` from :func:`pack`'s output; the stale window rows come back as zeros."""
     meta, mem, scratch = allocate(cfg, dtype)
-    meta[: E.OFFSETS] = header
-    at = 3 * int(meta[E.N_PARAMS])
+    meta[: blocks.HEADER] = header
+    at = 3 * int(meta[blocks.N_PARAMS])
     mem[:at] = values[:at]
     for b in _live_blocks(cfg, meta, mem):
         b[...] = values[at : at + b.size].reshape(b.shape)

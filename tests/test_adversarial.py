@@ -109,7 +109,7 @@ def test_state_format_refuses_what_it_did_not_write():
         meta[slot] = value
         return persist.pack_document(json.loads(head), [("_meta", meta), ("_mem", arrays["_mem"])])
 
-    from streamrnn.kernels import engine as E
+    from streamrnn.kernels import blocks
 
     mem = arrays["_mem"].copy()
     mem[-1] = np.nan
@@ -117,9 +117,9 @@ def test_state_format_refuses_what_it_did_not_write():
         "unknown class": forged(lambda h: h.update({"class": "os.system"})),
         "bad parameter": forged(lambda h: h["params"].__setitem__(1, -5)),
         "huge hidden size": forged(lambda h: h["params"].__setitem__(1, 10**6)),
-        "window position": set_counter(E.POS, 10**9),
-        "token capacity": set_counter(E.TOKEN_CAP, 10**9),
-        "steps behind the position": set_counter(E.N_STEPS, 3),
+        "window position": set_counter(blocks.POS, 10**9),
+        "token capacity": set_counter(blocks.TOKEN_CAP, 10**9),
+        "steps behind the position": set_counter(blocks.N_STEPS, 3),
         "non-finite value": persist.pack_document(json.loads(head), [("_meta", arrays["_meta"]), ("_mem", mem)]),
         "cut short": blob[:-100],
         "a pickle": pickle.dumps(model),
@@ -130,11 +130,9 @@ def test_state_format_refuses_what_it_did_not_write():
     # index blocks out of range would make the kernels read and write past other blocks
     from streamrnn import layout
 
-    cfg = model._cfg
-    for kind, shape, value in ((E.TOK, (cfg.rows, cfg.slots), 10**6), (E.NGB, (cfg.rows, cfg.ngram_orders), -3),
-                               (E.YS, (cfg.rows,), 7)):
+    for kind, value in ((blocks.TOK, 10**6), (blocks.NGB, -3), (blocks.YS, 7)):
         poisoned = pickle.loads(pickle.dumps(model))
-        layout.block(poisoned._mem, poisoned._meta, kind, 0, shape)[poisoned._meta[E.POS] - 1] = value
+        layout.block(poisoned._mem, poisoned._meta, kind)[poisoned._meta[blocks.POS] - 1] = value
         with pytest.raises(persist.StateError, match="out of range"):
             persist.loads(persist.dumps(poisoned))
 

@@ -113,15 +113,14 @@ def test_predict_one_does_not_change_the_model():
 
 def test_non_finite_gradient_skips_the_update_and_is_counted():
     from streamrnn import layout
-    from streamrnn.kernels import engine as E
+    from streamrnn.kernels import blocks
 
     model = streamrnn.RecurrentRegressor(hidden_size=4, seed=1)
     _stream(model)
     params = model._mem[: model.n_parameters].copy()
     # poison a stored activation of the window: the gradient becomes NaN
-    B, H = int(model._meta[E.ROWS]), 4
-    hs = layout.block(model._mem, model._meta, E.HS, 0, (1, B, H))
-    pos = int(model._meta[E.POS])
+    hs = layout.block(model._mem, model._meta, blocks.HS)
+    pos = int(model._meta[blocks.POS])
     hs[0, pos - 3, 0] = np.nan
     skipped = model.n_skipped_updates
     model.learn_one({"a": 1.0}, 1.0)
@@ -351,7 +350,7 @@ def test_event_time_of_dates_and_datetimes(when, seconds):
 def test_learning_after_a_prediction_reuses_its_forward_and_ends_in_the_same_model(estimator, cell):
     """learn_one takes predict_one's forward for the same input instead of recomputing it: a model
     asked before every step ends bit for bit where one never asked ends."""
-    from streamrnn.kernels import engine as E
+    from streamrnn.kernels import blocks
 
     params = dict(cell=cell, hidden_size=8, num_layers=2, truncation=4, seed=0)
     make = {"regressor": streamrnn.RecurrentRegressor, "classifier": streamrnn.RecurrentClassifier,
@@ -366,13 +365,13 @@ def test_learning_after_a_prediction_reuses_its_forward_and_ends_in_the_same_mod
                 asked.forecast(1, [x])
             else:
                 asked.predict_one(x)
-            assert asked._meta[E.PREDICTED_AT] == asked._meta[E.N_STEPS] + 1  # the forward is on offer
+            assert asked._meta[blocks.PREDICTED_AT] == asked._meta[blocks.N_STEPS] + 1  # the forward is on offer
         for model in (asked, silent):
             if estimator == "forecaster":
                 model.learn_one(y, x)
             else:
                 model.learn_one(x, y)
-        assert asked._meta is None or asked._meta[E.PREDICTED_AT] == 0
+        assert asked._meta is None or asked._meta[blocks.PREDICTED_AT] == 0
     assert pickle.dumps(asked) == pickle.dumps(silent)
 
 

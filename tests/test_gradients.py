@@ -6,6 +6,7 @@ import pytest
 import streamrnn
 from streamrnn.cells import CELLS
 from streamrnn import layout
+from streamrnn.kernels import blocks
 from streamrnn.kernels import engine as E
 
 
@@ -13,19 +14,19 @@ def window_loss(mem, meta, scratch):
     """Re-run the forward over the stored window from the stored state before it, with the
     parameters in ``mem``, and sum the losses of the steps the update learns from."""
     mem = mem.copy()
-    L, H, B = int(meta[E.LAYERS]), int(meta[E.HIDDEN]), int(meta[E.ROWS])
-    G = int(meta[E.GATES]) * H
-    e, S = int(meta[E.EMBED]), int(meta[E.SLOTS])
-    xs = layout.block(mem, meta, E.XS, 0, (B, int(meta[E.N_IN]) + e))
-    tok = layout.block(mem, meta, E.TOK, 0, (B, S))
-    ys = layout.block(mem, meta, E.YS, 0, (B,))
-    hs = layout.block(mem, meta, E.HS, 0, (L, B, H))
-    cs = layout.block(mem, meta, E.CS, 0, (L, B, int(meta[E.CELL_WIDTH])))
-    act = layout.block(mem, meta, E.ACT, 0, (L, B, G))
-    aux = layout.block(mem, meta, E.AUX, 0, (L, B, H))
-    pos = int(meta[E.POS])
-    W = min(int(meta[E.TRUNCATION]), int(meta[E.N_STEPS]))
-    n_loss = min(int(meta[E.UPDATE_EVERY]), W)
+    L, H, B = int(meta[blocks.LAYERS]), int(meta[blocks.HIDDEN]), int(meta[blocks.ROWS])
+    G = int(meta[blocks.GATES]) * H
+    e, S = int(meta[blocks.EMBED]), int(meta[blocks.SLOTS])
+    xs = layout.block(mem, meta, blocks.XS)
+    tok = layout.block(mem, meta, blocks.TOK)
+    ys = layout.block(mem, meta, blocks.YS)
+    hs = layout.block(mem, meta, blocks.HS)
+    cs = layout.block(mem, meta, blocks.CS)
+    act = layout.block(mem, meta, blocks.ACT)
+    aux = layout.block(mem, meta, blocks.AUX)
+    pos = int(meta[blocks.POS])
+    W = min(int(meta[blocks.TRUNCATION]), int(meta[blocks.N_STEPS]))
+    n_loss = min(int(meta[blocks.UPDATE_EVERY]), W)
     for r in range(pos - W, pos):
         E.embed_input(mem, meta, tok[r], xs[r, :e])  # the embedding rows may be perturbed
         E.forward_stack(mem, meta, xs[r], hs, cs, r - 1, r, act, aux, r)
@@ -45,7 +46,7 @@ def trained_window(model, n_events, rng, n_learning=40):
     classify = isinstance(model, streamrnn.RecurrentClassifier)
     for t in range(n_learning + n_events):
         if t == n_learning:
-            layout.block(model._mem, model._meta, E.HYPER, 0, (E.N_HYPER,))[E.LR] = 0.0
+            layout.block(model._mem, model._meta, blocks.HYPER)[blocks.LR] = 0.0
         model.learn_one(*_event(rng, classify))
     return model
 
@@ -75,7 +76,7 @@ def test_gradient_with_ngram_connections(cell, update_every):
                                           embedding_size=3, ngram_order=3, ngram_buckets=16, seed=3,
                                           dtype="float64")
     _check_gradient(model, 5, rng)
-    table = layout.block(model._mem, model._meta, E.NGW, 0, (16, int(model._meta[E.OUT_CAP])))
+    table = layout.block(model._mem, model._meta, blocks.NGW)
     assert np.abs(table).max() > 1e-3  # the rows learned while the window filled
 
 
@@ -83,22 +84,22 @@ def _check_gradient(model, truncation, rng):
     # more events than the buffer holds, so the window has slid
     model = trained_window(model, 3 * truncation + 5, rng)
     mem, meta, scratch = model._mem, model._meta, model._scratch
-    P = int(meta[E.N_PARAMS])
+    P = int(meta[blocks.N_PARAMS])
 
     E.compute_gradient(mem, meta, scratch)
     analytic = np.zeros(P)
-    D = int(meta[E.N_DENSE])
+    D = int(meta[blocks.N_DENSE])
     analytic[:D] = scratch[:D]
-    e, S, K = int(meta[E.EMBED]), int(meta[E.SLOTS]), int(meta[E.TRUNCATION])
+    e, S, K = int(meta[blocks.EMBED]), int(meta[blocks.SLOTS]), int(meta[blocks.TRUNCATION])
     if e:
         # the embedding gradient is sparse: one row per token used in the window
-        rows = layout.block(scratch, meta, E.GEROWS, 0, (K * S, e))
-        touched = layout.block(scratch, meta, E.TOUCHED, 0, (K * S,))
-        emb = int(meta[E.OFFSETS + E.EMB * E.MAX_LAYERS])
-        for r in range(int(meta[E.N_TOUCHED])):
+        rows = layout.block(scratch, meta, blocks.GEROWS)
+        touched = layout.block(scratch, meta, blocks.TOUCHED)
+        emb = layout.offset(meta, blocks.EMB)
+        for r in range(int(meta[blocks.N_TOUCHED])):
             tk = int(touched[r])
             analytic[emb + tk * e : emb + (tk + 1) * e] = rows[r]
-        assert int(meta[E.N_TOUCHED]) > 0
+        assert int(meta[blocks.N_TOUCHED]) > 0
 
     numeric = np.zeros(P)
     eps = 1e-6
@@ -114,10 +115,10 @@ def _check_gradient(model, truncation, rng):
     assert np.linalg.norm(analytic) > 1e-3
     # every layer's input and recurrent weights get a gradient (not only the head), so that a wrong
     # backward pass through a cell cannot pass
-    H, G, L = int(meta[E.HIDDEN]), int(meta[E.GATES]) * int(meta[E.HIDDEN]), int(meta[E.LAYERS])
+    H, G, L = int(meta[blocks.HIDDEN]), int(meta[blocks.GATES]) * int(meta[blocks.HIDDEN]), int(meta[blocks.LAYERS])
     for layer in range(L):
-        for kind, size in ((E.WH, H * G), (E.BX, G)):
-            start = int(meta[E.OFFSETS + kind * E.MAX_LAYERS + layer])
+        for kind, size in ((blocks.WH, H * G), (blocks.BX, G)):
+            start = layout.offset(meta, kind, layer)
             assert np.linalg.norm(numeric[start:start + size]) > 1e-4, (kind, layer)
     rel = np.linalg.norm(analytic - numeric) / max(np.linalg.norm(analytic), np.linalg.norm(numeric))
     assert rel < 1e-6, rel
@@ -125,7 +126,8 @@ def _check_gradient(model, truncation, rng):
 
 def test_block_views_are_the_blocks_and_refuse_to_reach_past_the_array():
     """The kernels' views (an intrinsic, not reshape) are C-contiguous windows onto the array,
-    shared with it, and a block beyond the end raises instead of reading foreign memory."""
+    shared with it; they check nothing, so a table with a block beyond the end is refused where
+    it is laid out, before any kernel reads foreign memory by it."""
     from numba import njit
 
     from streamrnn.kernels.views import view
@@ -149,9 +151,49 @@ def test_block_views_are_the_blocks_and_refuse_to_reach_past_the_array():
     model = streamrnn.RecurrentRegressor(hidden_size=4, seed=0)
     model.learn_one({"x": 1.0}, 2.0)
     meta = model._meta.copy()
-    meta[E.OFFSETS + E.WY * E.MAX_LAYERS] = model._mem.size - 1  # the head's weights past the end
-    with pytest.raises(IndexError):
-        E.predict_event(model._mem, meta, model._scratch)
+    meta[layout._entry(blocks.WY, 0)] = model._mem.size - 1  # the head's weights past the end
+    with pytest.raises(IndexError, match="beyond its array"):
+        layout.check_table(model._cfg, meta, model._mem.size, model._scratch.size)
+
+
+def test_every_view_a_kernel_takes_has_the_shape_its_block_declares():
+    """The kernels take blocks by kind and get the shape ``layout`` declared (kernels/blocks.py):
+    a block taken with another number of dimensions than its kind has raises, so a schema change
+    that the kernels do not follow cannot read the neighbouring block; and a table whose blocks do
+    not fit their arrays, or disagree with their kind, is refused where it is laid out."""
+    from streamrnn.kernels import blocks as K
+
+    for cell in CELLS:
+        model = streamrnn.RecurrentForecaster(cell=cell, hidden_size=4, num_layers=2, seed=0)
+        for t in range(30):
+            model.learn_one(float(t % 5), {"a": float(t)})
+        model.forecast(3)
+        meta, mem, scratch = model._meta, model._mem, model._scratch
+        cfg = model._cfg
+        for kind, layer, shape in cfg.param_blocks() + cfg.state_blocks() + cfg.scratch_blocks():
+            assert layout.shape(meta, kind, layer) == tuple(shape), (kind, layer)
+            arr = scratch if (kind, layer, shape) in cfg.scratch_blocks() else mem
+            taken = {1: K.vec, 2: K.mat, 3: K.cube}[len(shape)](arr, meta, kind, layer)
+            assert taken.shape == tuple(shape)
+            assert np.shares_memory(taken, arr) or taken.size == 0
+            other = {1: K.mat, 2: K.cube, 3: K.vec}[len(shape)]
+            with pytest.raises(IndexError, match="dimensions"):
+                other(arr, meta, kind, layer)
+    sizes = (mem.size, scratch.size)
+    layout.check_table(cfg, meta, *sizes)
+    wrong = meta.copy()
+    wrong[layout._entry(blocks.ACT, 0) + 1] = 2  # the window's activations declared a matrix
+    with pytest.raises(IndexError, match="dimensions"):
+        layout.check_table(cfg, wrong, *sizes)
+    for kind, layer in ((blocks.WH, 1), (blocks.ZCAT, 0), (blocks.AUX, 0), (blocks.EMB, 0)):
+        wrong = meta.copy()
+        wrong[layout._entry(kind, layer)] += 16 + mem.size  # the block moved past its array's end
+        with pytest.raises(IndexError, match="beyond"):
+            layout.check_table(cfg, wrong, *sizes)
+    wrong = meta.copy()
+    wrong[layout._entry(blocks.DAX, 0) + 3] += 1  # a dimension larger than the array leaves room for
+    with pytest.raises(IndexError, match="beyond"):
+        layout.check_table(cfg, wrong, *sizes)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -211,7 +253,7 @@ def test_state_and_scratch_blocks_start_on_cache_lines(dtype):
             assert arr.ctypes.data % 64 == 0
         cfg, meta = model._cfg, model._meta
         for kind, layer, _ in cfg.state_blocks() + cfg.scratch_blocks():
-            assert meta[E.OFFSETS + kind * E.MAX_LAYERS + layer] % 16 == 0, kind
+            assert layout.offset(meta, kind, layer) % 16 == 0, kind
 
     model = streamrnn.RecurrentRegressor(hidden_size=5, truncation=3, seed=0, dtype=dtype)
     for t in range(6):

@@ -9,25 +9,26 @@ from river import datasets, metrics
 import streamrnn
 from streamrnn.cells import CELLS
 from streamrnn import layout
+from streamrnn.kernels import blocks
 from streamrnn.kernels import engine as E
 
 
 def _hyper(model):
-    return layout.block(model._mem, model._meta, E.HYPER, 0, (E.N_HYPER,))
+    return layout.block(model._mem, model._meta, blocks.HYPER)
 
 
 def _reference_step(name, params, grad, m1, m2, hyper, step, clip):
     """One step of the optimizer ``name`` as the papers write it, in float64 numpy."""
     norm = np.linalg.norm(grad)
     g = grad * (clip / norm if clip > 0 and norm > clip else 1.0)
-    lr, eps = hyper[E.LR], hyper[E.EPS]
+    lr, eps = hyper[blocks.LR], hyper[blocks.EPS]
     if name == "sgd":  # heavy-ball momentum
-        m1 = hyper[E.MOMENTUM] * m1 + g
+        m1 = hyper[blocks.MOMENTUM] * m1 + g
         return params - lr * m1, m1, m2
     if name == "rmsprop":
-        m2 = hyper[E.RHO] * m2 + (1 - hyper[E.RHO]) * g * g
+        m2 = hyper[blocks.RHO] * m2 + (1 - hyper[blocks.RHO]) * g * g
         return params - lr * g / (np.sqrt(m2) + eps), m1, m2
-    b1, b2 = hyper[E.BETA1], hyper[E.BETA2]
+    b1, b2 = hyper[blocks.BETA1], hyper[blocks.BETA2]
     m1 = b1 * m1 + (1 - b1) * g
     m2 = b2 * m2 + (1 - b2) * g * g
     m1_hat, m2_hat = m1 / (1 - b1 ** step), m2 / (1 - b2 ** step)
@@ -43,15 +44,15 @@ def test_an_update_is_the_optimizer_step_of_numpy(optimizer, clip_norm):
     for _ in range(25):  # moments that are not zero
         model.learn_one({"a": rng.normal(), "b": rng.normal()}, float(rng.normal()))
     mem, meta, scratch = model._mem, model._meta, model._scratch
-    P, D = int(meta[E.N_PARAMS]), int(meta[E.N_DENSE])
+    P, D = int(meta[blocks.N_PARAMS]), int(meta[blocks.N_DENSE])
     before = mem[:D].copy(), mem[P:P + D].copy(), mem[2 * P:2 * P + D].copy()
     E.compute_gradient(mem, meta, scratch)
     grad = scratch[:D].copy()
     assert np.linalg.norm(grad) > 1e-3
-    step = int(meta[E.OPT_STEP]) + 1
+    step = int(meta[blocks.OPT_STEP]) + 1
     expected = _reference_step(optimizer, *before[:1], grad, *before[1:], _hyper(model), step, clip_norm)
     assert E.apply_gradient(mem, meta, scratch)
-    assert int(meta[E.OPT_STEP]) == step
+    assert int(meta[blocks.OPT_STEP]) == step
     moved = mem[:D] - before[0]
     assert np.linalg.norm(moved) > 0
     np.testing.assert_allclose(mem[:D], expected[0], rtol=1e-10, atol=1e-13)
@@ -67,17 +68,17 @@ def test_running_statistics_are_numpy_mean_and_variance():
     for t in range(400):
         x = {"a": a[t]} if t % 3 == 0 else {"a": a[t], "b": b[t]}  # b absent a third of the time
         model.learn_one(x, y[t])
-    n_in = int(model._meta[E.N_IN])
-    mean = layout.block(model._mem, model._meta, E.XMEAN, 0, (n_in,))
-    var = layout.block(model._mem, model._meta, E.XVAR, 0, (n_in,))
-    count = layout.block(model._mem, model._meta, E.XCOUNT, 0, (n_in,))
+    n_in = int(model._meta[blocks.N_IN])
+    mean = layout.block(model._mem, model._meta, blocks.XMEAN)
+    var = layout.block(model._mem, model._meta, blocks.XVAR)
+    count = layout.block(model._mem, model._meta, blocks.XCOUNT)
     seen_b = b[[t for t in range(400) if t % 3]]
     for name, values in (("a", a), ("b", seen_b)):
         col = model._features[name]
         assert count[col] == len(values)
         assert mean[col] == pytest.approx(values.mean(), rel=1e-10)
         assert var[col] == pytest.approx(values.var(), rel=1e-9)
-    ystat = layout.block(model._mem, model._meta, E.YSTAT, 0, (3,))
+    ystat = layout.block(model._mem, model._meta, blocks.YSTAT)
     assert ystat[0] == 400 and ystat[1] == pytest.approx(y.mean()) and ystat[2] == pytest.approx(y.var())
 
 
@@ -162,7 +163,7 @@ def test_a_new_model_starts_with_its_cells_biases(cell):
     model.learn_one({"a": 1.0}, 1.0)  # builds the model; one step of about lr
     H, G = 5, CELLS[cell].gates * 5
     for layer in range(2):
-        bx = layout.block(model._mem, model._meta, E.BX, layer, (G,))
+        bx = layout.block(model._mem, model._meta, blocks.BX, layer)
         expected = np.zeros(G)
         if cell == "lstm":
             expected[H:2 * H] = 1.0  # gates (i, f, g, o)

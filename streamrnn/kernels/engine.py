@@ -20,85 +20,17 @@ import numpy as np
 
 from . import gru, heads, linalg, lstm, ngram, optim, rnn
 from ._jit import kernel
+from .blocks import *  # noqa: F403 (the slots and kinds the kernels name)
+from .blocks import active_outputs, cube, input_and_recurrent_weights, mat, offset, rows_of, vec
 from .views import view
 
-# --- meta: header slots -----------------------------------------------------------------------
-CELL, LAYERS, HIDDEN, GATES, N_IN, N_OUT, TRUNCATION, ROWS, UPDATE_EVERY = range(9)
-HEAD, OPTIMIZER, N_PARAMS, NORM_X, NORM_Y, CELL_WIDTH = range(9, 15)
-# N_OUT classes are active out of OUT_CAP allocated; N_TOKENS embedding rows out of TOKEN_CAP.
-# The embedding table is the last parameter block: parameters before N_DENSE get dense updates,
-# embedding rows sparse ones (only the rows used in the window).
-OUT_CAP, EMBED, SLOTS, N_TOKENS, TOKEN_CAP, N_DENSE = range(15, 21)
-# counters that advance with the stream
-POS, N_STEPS, N_SINCE_UPDATE, N_UPDATES, N_SKIPPED, OPT_STEP, N_TOUCHED = range(22, 29)
-# N_STEPS + 1 when predict_step last ran from the current state (0: not since, or scratch was
-# reused): scratch then holds that forward, which learn_step takes instead of recomputing it when
-# its normalised input is the same (the prequential predict_one, learn_one pair)
-PREDICTED_AT = 21
-# direct n-gram connections of the softmax head (0 orders: none), see kernels/ngram.py
-NG_ORDERS, NG_BUCKETS = 29, 30
-# block offsets: meta[OFFSETS + kind * MAX_LAYERS + layer]
-OFFSETS = 32
-MAX_LAYERS = 8
-
+# the cells' dispatch codes (streamrnn/cells.py declares which cell has which)
 RNN, GRU, LSTM = 0, 1, 2
-
-# --- block kinds ------------------------------------------------------------------------------
-# parameters, first in mem, in this order; the optimizer moments mirror them at +P and +2P, and
-# the gradient of the dense ones mirrors them at the same offsets in scratch
-WX, WH, BX, BH, WY, BY, EMB = range(7)
-# the rest of the state
-XMEAN, XVAR, XCOUNT, YSTAT, HYPER, XS, HS, CS, ACT, AUX, YS, TOK = range(7, 19)
-# scratch
-DAX, DAH, DHIN, DXB, CARRY, DOUT, OUT, PX, PH, PC, PACT, PAUX, DEMB, GEROWS, TOUCHED, MARK = range(19, 35)
-# the estimator's input buffers live in scratch too, so a call passes three arrays, not seven
-# (each array argument costs about 0.3 us to unbox)
-XIN, PRESENT, TOKIN, POUT = range(35, 39)
-# n-gram table (mem), the context rows of each window step (mem), a context history (scratch)
-NGW, NGB, NGHIST, PNGB, NGV = range(39, 44)
-# [input | previous state] rows of the window, for the weight gradient of one layer (scratch)
-ZCAT = 44
-# the de-normalised regression output of the last learn step: its prediction, made before learning
-LEARNED_PRED = 45
-N_KINDS = 46
-
-# --- hyperparameters, mem[HYPER + k] ----------------------------------------------------------
-LR, CLIP_NORM, BETA1, BETA2, EPS, MOMENTUM, RHO, HUBER_DELTA, X_CLIP, NG_LR = range(10)
-N_HYPER = 10
 
 # YSTAT block: count, mean, variance (Welford's update, with the variance itself kept rather than the
 # sum of squared deviations: the sum grows with the count and overflowed after some millions of
 # extreme but accepted values; the variance stays below the square of the largest deviation)
 MIN_VAR = 1e-12
-
-
-@kernel
-def _off(meta, kind, layer):
-    return meta[OFFSETS + kind * MAX_LAYERS + layer]
-
-
-@kernel
-def _vec(arr, meta, kind, layer, n):
-    o = _off(meta, kind, layer)
-    if o < 0 or o + n > arr.shape[0]:
-        raise IndexError("block beyond the end of its array")
-    return view(arr, o, (n,))
-
-
-@kernel
-def _mat(arr, meta, kind, layer, rows, cols):
-    o = _off(meta, kind, layer)
-    if o < 0 or o + rows * cols > arr.shape[0]:
-        raise IndexError("block beyond the end of its array")
-    return view(arr, o, (rows, cols))
-
-
-@kernel
-def _cube(arr, meta, kind, layer, a, b, c):
-    o = _off(meta, kind, layer)
-    if o < 0 or o + a * b * c > arr.shape[0]:
-        raise IndexError("block beyond the end of its array")
-    return view(arr, o, (a, b, c))
 
 
 @kernel
@@ -121,10 +53,10 @@ def normalise_input(mem, meta, x, present, dest, update):
         for i in range(n_in):
             dest[i] = x[i] if present[i] != 0 else 0.0
         return
-    mean = _vec(mem, meta, XMEAN, 0, n_in)
-    var = _vec(mem, meta, XVAR, 0, n_in)
-    count = _vec(mem, meta, XCOUNT, 0, n_in)
-    hyper = _vec(mem, meta, HYPER, 0, N_HYPER)
+    mean = vec(mem, meta, XMEAN, 0)
+    var = vec(mem, meta, XVAR, 0)
+    count = vec(mem, meta, XCOUNT, 0)
+    hyper = vec(mem, meta, HYPER, 0)
     clip = hyper[X_CLIP]
     for i in range(n_in):
         if present[i] == 0:
@@ -154,7 +86,7 @@ def normalise_input(mem, meta, x, present, dest, update):
 def normalise_target(mem, meta, y, update):
     if meta[NORM_Y] == 0 or meta[HEAD] == heads.SOFTMAX:
         return y
-    s = _vec(mem, meta, YSTAT, 0, 3)
+    s = vec(mem, meta, YSTAT, 0)
     if update:
         n = s[0] + 1.0
         d = y - s[1]
@@ -168,7 +100,7 @@ def normalise_target(mem, meta, y, update):
 def denormalise_target(mem, meta, v):
     if meta[NORM_Y] == 0 or meta[HEAD] == heads.SOFTMAX:
         return v
-    s = _vec(mem, meta, YSTAT, 0, 3)
+    s = vec(mem, meta, YSTAT, 0)
     return v * _std(s[0], s[2]) + s[1]
 
 
@@ -178,7 +110,7 @@ def embed_input(mem, meta, tokens, dest):
     e = meta[EMBED]
     if e == 0:
         return
-    table = _mat(mem, meta, EMB, 0, meta[TOKEN_CAP], e)
+    table = mat(mem, meta, EMB, 0)
     for k in range(e):
         dest[k] = 0.0
     for s in range(tokens.shape[0]):
@@ -202,15 +134,15 @@ def forward_stack(mem, meta, x, hs, cs, src, dst, act, aux, adst):
     for l in range(L):
         n_in = meta[N_IN] + meta[EMBED] if l == 0 else H
         inp = x if l == 0 else hs[l - 1, dst]
-        wx = _mat(mem, meta, WX, l, n_in, G)
-        wh = _mat(mem, meta, WH, l, H, G)
-        b = _vec(mem, meta, BX, l, G)
+        wx = mat(mem, meta, WX, l)
+        wh = mat(mem, meta, WH, l)
+        b = vec(mem, meta, BX, l)
         if cell == LSTM:
             lstm.forward_step(
                 wx, wh, b, inp, hs[l, src], cs[l, src], hs[l, dst], cs[l, dst], act[l, adst], aux[l, adst]
             )
         elif cell == GRU:
-            bh = _vec(mem, meta, BH, l, H)
+            bh = vec(mem, meta, BH, l)
             gru.forward_step(wx, wh, b, bh, inp, hs[l, src], hs[l, dst], act[l, adst], aux[l, adst])
         else:
             rnn.forward_step(wx, wh, b, inp, hs[l, src], hs[l, dst], act[l, adst])
@@ -225,14 +157,14 @@ def _slide(mem, meta):
     B = meta[ROWS]
     keep = meta[TRUNCATION] + 1
     src = B - keep
-    xs = _mat(mem, meta, XS, 0, B, meta[N_IN] + meta[EMBED])
-    ys = _vec(mem, meta, YS, 0, B)
-    tok = _mat(mem, meta, TOK, 0, B, meta[SLOTS])
-    ngb = _mat(mem, meta, NGB, 0, B, meta[NG_ORDERS])
-    hs = _cube(mem, meta, HS, 0, L, B, H)
-    cs = _cube(mem, meta, CS, 0, L, B, meta[CELL_WIDTH])
-    act = _cube(mem, meta, ACT, 0, L, B, G)
-    aux = _cube(mem, meta, AUX, 0, L, B, H)
+    xs = mat(mem, meta, XS, 0)
+    ys = vec(mem, meta, YS, 0)
+    tok = mat(mem, meta, TOK, 0)
+    ngb = mat(mem, meta, NGB, 0)
+    hs = cube(mem, meta, HS, 0)
+    cs = cube(mem, meta, CS, 0)
+    act = cube(mem, meta, ACT, 0)
+    aux = cube(mem, meta, AUX, 0)
     for r in range(keep):
         xs[r] = xs[src + r]
         ys[r] = ys[src + r]
@@ -252,22 +184,22 @@ def _head_out(mem, meta, h, out, buckets):
     n-gram table rows of this step's context (empty without n-gram connections)."""
     H = meta[HIDDEN]
     C = meta[OUT_CAP]
-    heads.linear_forward(_mat(mem, meta, WY, 0, H, C), _vec(mem, meta, BY, 0, C), h, out)
+    heads.linear_forward(mat(mem, meta, WY, 0), vec(mem, meta, BY, 0), h, out)
     if buckets.shape[0] > 0:
-        ngram.add_rows(_mat(mem, meta, NGW, 0, meta[NG_BUCKETS], C), buckets, meta[N_OUT], out)
+        ngram.add_rows(mat(mem, meta, NGW, 0), buckets, meta[N_OUT], out)
 
 
 @kernel
 def _window_buckets(mem, meta, row):
     """The n-gram table rows stored for window row ``row``."""
     N = meta[NG_ORDERS]
-    return _mat(mem, meta, NGB, 0, meta[ROWS], N)[row]
+    return mat(mem, meta, NGB, 0)[row]
 
 
 @kernel
 def _history_from_window(mem, meta, token, hist):
     """``hist`` = [token, the slot-0 tokens of the last len(hist) - 1 steps learned, newest first]."""
-    tok = _mat(mem, meta, TOK, 0, meta[ROWS], meta[SLOTS])
+    tok = mat(mem, meta, TOK, 0)
     pos = meta[POS]
     hist[0] = token
     for j in range(1, hist.shape[0]):
@@ -290,30 +222,30 @@ def compute_gradient(mem, meta, scratch):
     W = min(K, meta[N_STEPS])
     n_loss = min(meta[UPDATE_EVERY], W)
     first = pos - W
-    hyper = _vec(mem, meta, HYPER, 0, N_HYPER)
+    hyper = vec(mem, meta, HYPER, 0)
 
     C = meta[OUT_CAP]
     n_dense_in = meta[N_IN]
     X0 = n_dense_in + meta[EMBED]
-    xs = _mat(mem, meta, XS, 0, B, X0)
-    ys = _vec(mem, meta, YS, 0, B)
-    hs = _cube(mem, meta, HS, 0, L, B, H)
-    cs = _cube(mem, meta, CS, 0, L, B, meta[CELL_WIDTH])
-    act = _cube(mem, meta, ACT, 0, L, B, G)
-    aux = _cube(mem, meta, AUX, 0, L, B, H)
+    xs = mat(mem, meta, XS, 0)
+    ys = vec(mem, meta, YS, 0)
+    hs = cube(mem, meta, HS, 0)
+    cs = cube(mem, meta, CS, 0)
+    act = cube(mem, meta, ACT, 0)
+    aux = cube(mem, meta, AUX, 0)
 
-    dax = _cube(scratch, meta, DAX, 0, L, K, G)
-    dah = _cube(scratch, meta, DAH, 0, L, K, G)
-    dh_in = _mat(scratch, meta, DHIN, 0, K, H)[:W]
-    dxb = _mat(scratch, meta, DXB, 0, K, H)[:W]
-    carry = _mat(scratch, meta, CARRY, 0, 2, H)
-    dout = _vec(scratch, meta, DOUT, 0, O)
-    out = _vec(scratch, meta, OUT, 0, O)
+    dax = cube(scratch, meta, DAX, 0)
+    dah = cube(scratch, meta, DAH, 0)
+    dh_in = mat(scratch, meta, DHIN, 0)[:W]
+    dxb = mat(scratch, meta, DXB, 0)[:W]
+    carry = mat(scratch, meta, CARRY, 0)
+    dout = active_outputs(scratch, meta, DOUT)
+    out = active_outputs(scratch, meta, OUT)
 
     # head: loss on the last n_loss steps
-    wy = _mat(mem, meta, WY, 0, H, C)
-    gwy = _mat(scratch, meta, WY, 0, H, C)
-    gby = _vec(scratch, meta, BY, 0, C)
+    wy = mat(mem, meta, WY, 0)
+    gwy = mat(scratch, meta, WY, 0)
+    gby = vec(scratch, meta, BY, 0)
     gwy[:] = 0.0
     gby[:] = 0.0
     dh_in[:] = 0.0
@@ -335,8 +267,8 @@ def compute_gradient(mem, meta, scratch):
     # layers, top to bottom; the input gradient of layer l is the dh_in of layer l - 1
     for l in range(L - 1, -1, -1):
         n_in = X0 if l == 0 else H
-        wx = _mat(mem, meta, WX, l, n_in, G)
-        wh = _mat(mem, meta, WH, l, H, G)
+        wx = mat(mem, meta, WX, l)
+        wh = mat(mem, meta, WH, l)
         da_x = dax[l, :W]
         da_h = dah[l, :W] if cell == GRU else da_x
         h_prev = hs[l, first - 1 : pos - 1]
@@ -351,16 +283,16 @@ def compute_gradient(mem, meta, scratch):
             # wx and wh are adjacent, and so are their gradients: one product of [x | h_prev] by
             # the gate gradients gives both (one product call fewer)
             width = n_in + H
-            z = _mat(scratch, meta, ZCAT, 0, W, width)
+            z = rows_of(scratch, meta, ZCAT, W, width)
             linalg.concat_columns(inputs, h_prev, z)
-            linalg.mat_tn(z, da_x, _mat(scratch, meta, WX, l, width, G))
+            linalg.mat_tn(z, da_x, input_and_recurrent_weights(scratch, meta, l))
         else:
             if n_in > 0:  # a model may have seen no feature yet
-                linalg.mat_tn(inputs, da_x, _mat(scratch, meta, WX, l, n_in, G))
-            linalg.mat_tn(h_prev, da_h, _mat(scratch, meta, WH, l, H, G))
-        linalg.column_sums(da_x, _vec(scratch, meta, BX, l, G))
+                linalg.mat_tn(inputs, da_x, mat(scratch, meta, WX, l))
+            linalg.mat_tn(h_prev, da_h, mat(scratch, meta, WH, l))
+        linalg.column_sums(da_x, vec(scratch, meta, BX, l))
         if cell == GRU:
-            linalg.column_sums(da_h[:, 2 * H :], _vec(scratch, meta, BH, l, H))
+            linalg.column_sums(da_h[:, 2 * H :], vec(scratch, meta, BH, l))
         if l > 0:
             np.dot(da_x, wx.T, dxb)
             dh_in[:] = dxb
@@ -377,12 +309,12 @@ def _embedding_gradient(mem, meta, scratch, da_x, wx_emb, first, pos):
     K = meta[TRUNCATION]
     S = meta[SLOTS]
     W = pos - first
-    demb = _mat(scratch, meta, DEMB, 0, K, e)[:W]
+    demb = mat(scratch, meta, DEMB, 0)[:W]
     np.dot(da_x, wx_emb.T, demb)
-    tok = _mat(mem, meta, TOK, 0, meta[ROWS], S)
-    rows = _mat(scratch, meta, GEROWS, 0, K * S, e)
-    touched = _vec(scratch, meta, TOUCHED, 0, K * S)
-    mark = _vec(scratch, meta, MARK, 0, meta[TOKEN_CAP])
+    tok = mat(mem, meta, TOK, 0)
+    rows = mat(scratch, meta, GEROWS, 0)
+    touched = vec(scratch, meta, TOUCHED, 0)
+    mark = vec(scratch, meta, MARK, 0)
     n = 0
     for t in range(W):
         for s in range(S):
@@ -407,12 +339,12 @@ def apply_gradient(mem, meta, scratch):
     the gradient is not finite: the parameters are then left as they were."""
     D = meta[N_DENSE]
     e = meta[EMBED]
-    hyper = _vec(mem, meta, HYPER, 0, N_HYPER)
+    hyper = vec(mem, meta, HYPER, 0)
     grad = view(scratch, 0, (D,))
     n_rows = meta[N_TOUCHED]
-    rows = _mat(scratch, meta, GEROWS, 0, meta[TRUNCATION] * meta[SLOTS], e)[:n_rows]
-    touched = _vec(scratch, meta, TOUCHED, 0, meta[TRUNCATION] * meta[SLOTS])
-    mark = _vec(scratch, meta, MARK, 0, meta[TOKEN_CAP])
+    rows = mat(scratch, meta, GEROWS, 0)[:n_rows]
+    touched = vec(scratch, meta, TOUCHED, 0)
+    mark = vec(scratch, meta, MARK, 0)
     for r in range(n_rows):
         mark[int(touched[r])] = 0.0
     meta[N_TOUCHED] = 0
@@ -428,7 +360,7 @@ def apply_gradient(mem, meta, scratch):
     meta[OPT_STEP] += 1
     _optimize(mem, meta, hyper, 0, D, grad, scale)
     # embedding rows: only those used in the window (lazy, as sparse Adam does)
-    emb = _off(meta, EMB, 0)
+    emb = offset(meta, EMB, 0)
     for r in range(n_rows):
         _optimize(mem, meta, hyper, emb + int(touched[r]) * e, e, rows[r], scale)
     if meta[OPT_STEP] % optim.FLUSH_EVERY == 0:
@@ -461,15 +393,15 @@ def _optimize(mem, meta, hyper, start, n, grad, scale):
 def last_output(mem, meta, scratch):
     """The de-normalised regression output of the last ``learn_step``: its prediction of the
     target, made before learning it (the number ``predict_one`` gave for the same input)."""
-    return _vec(scratch, meta, LEARNED_PRED, 0, 1)[0]
+    return vec(scratch, meta, LEARNED_PRED, 0)[0]
 
 
 @kernel
 def _row_out(mem, meta, scratch, row):
     """The head's (normalised) output for window row ``row``, in scratch block OUT."""
     L = meta[LAYERS]
-    hs = _cube(mem, meta, HS, 0, L, meta[ROWS], meta[HIDDEN])
-    out = _vec(scratch, meta, OUT, 0, meta[N_OUT])
+    hs = cube(mem, meta, HS, 0)
+    out = active_outputs(scratch, meta, OUT)
     _head_out(mem, meta, hs[L - 1, row], out, _window_buckets(mem, meta, row))
     return out
 
@@ -477,8 +409,8 @@ def _row_out(mem, meta, scratch, row):
 @kernel
 def _out_loss(mem, meta, scratch, out, target):
     """Loss of ``out`` against ``target``; its gradient goes to scratch block DOUT."""
-    return heads.loss_grad(meta[HEAD], out, target, _vec(mem, meta, HYPER, 0, N_HYPER)[HUBER_DELTA],
-                           _vec(scratch, meta, DOUT, 0, meta[N_OUT]))
+    return heads.loss_grad(meta[HEAD], out, target, vec(mem, meta, HYPER, 0)[HUBER_DELTA],
+                           active_outputs(scratch, meta, DOUT))
 
 
 @kernel
@@ -503,10 +435,10 @@ def _take_predicted_forward(meta, scratch, hs, cs, act, aux, pos):
     L = meta[LAYERS]
     H = meta[HIDDEN]
     G = meta[GATES] * H
-    ph = _cube(scratch, meta, PH, 0, L, 2, H)
-    pc = _cube(scratch, meta, PC, 0, L, 2, meta[CELL_WIDTH])
-    pact = _cube(scratch, meta, PACT, 0, L, 1, G)
-    paux = _cube(scratch, meta, PAUX, 0, L, 1, H)
+    ph = cube(scratch, meta, PH, 0)
+    pc = cube(scratch, meta, PC, 0)
+    pact = cube(scratch, meta, PACT, 0)
+    paux = cube(scratch, meta, PAUX, 0)
     for l in range(L):
         hs[l, pos] = ph[l, 1]
         cs[l, pos] = pc[l, 1]
@@ -527,39 +459,39 @@ def learn_step(mem, meta, scratch, x, present, tokens, y):
     B = meta[ROWS]
     G = meta[GATES] * H
     n_in = meta[N_IN]
-    xs = _mat(mem, meta, XS, 0, B, n_in + meta[EMBED])
+    xs = mat(mem, meta, XS, 0)
     e = meta[EMBED]
     normalise_input(mem, meta, x, present, xs[pos, e:], True)
-    tok = _mat(mem, meta, TOK, 0, B, meta[SLOTS])
+    tok = mat(mem, meta, TOK, 0)
     for s in range(meta[SLOTS]):
         tok[pos, s] = tokens[s]
     embed_input(mem, meta, tokens, xs[pos, :e])
     n_orders = meta[NG_ORDERS]
     if n_orders > 0:
-        hist = _vec(scratch, meta, NGHIST, 0, n_orders)
+        hist = vec(scratch, meta, NGHIST, 0)
         _history_from_window(mem, meta, tokens[0], hist)
         ngram.context_buckets(hist, meta[NG_BUCKETS], _window_buckets(mem, meta, pos))
-    hs = _cube(mem, meta, HS, 0, L, B, H)
-    cs = _cube(mem, meta, CS, 0, L, B, meta[CELL_WIDTH])
-    act = _cube(mem, meta, ACT, 0, L, B, G)
-    aux = _cube(mem, meta, AUX, 0, L, B, H)
-    if meta[PREDICTED_AT] == meta[N_STEPS] + 1 and _same(xs[pos], _vec(scratch, meta, PX, 0, n_in + e)):
+    hs = cube(mem, meta, HS, 0)
+    cs = cube(mem, meta, CS, 0)
+    act = cube(mem, meta, ACT, 0)
+    aux = cube(mem, meta, AUX, 0)
+    if meta[PREDICTED_AT] == meta[N_STEPS] + 1 and _same(xs[pos], vec(scratch, meta, PX, 0)):
         _take_predicted_forward(meta, scratch, hs, cs, act, aux, pos)
     else:
         forward_stack(mem, meta, xs[pos], hs, cs, pos - 1, pos, act, aux, pos)
     meta[PREDICTED_AT] = 0
     out = _row_out(mem, meta, scratch, pos)
     # the prediction, de-normalised with the target's stats from before this event
-    _vec(scratch, meta, LEARNED_PRED, 0, 1)[0] = denormalise_target(mem, meta, out[0])
+    vec(scratch, meta, LEARNED_PRED, 0)[0] = denormalise_target(mem, meta, out[0])
     target = normalise_target(mem, meta, y, True)
-    _vec(mem, meta, YS, 0, B)[pos] = target
+    vec(mem, meta, YS, 0)[pos] = target
     loss = _out_loss(mem, meta, scratch, out, target)
     if n_orders > 0 and np.isfinite(loss):
         # the n-gram rows learn on every event (dout holds dL/dlogits of this one)
-        ngram.sgd_rows(_mat(mem, meta, NGW, 0, meta[NG_BUCKETS], meta[OUT_CAP]), _vec(mem, meta, NGV, 0, meta[NG_BUCKETS]),
+        ngram.sgd_rows(mat(mem, meta, NGW, 0), vec(mem, meta, NGV, 0),
                        _window_buckets(mem, meta, pos),
-                       _vec(scratch, meta, DOUT, 0, meta[N_OUT]), meta[N_OUT],
-                       _vec(mem, meta, HYPER, 0, N_HYPER)[NG_LR])
+                       active_outputs(scratch, meta, DOUT), meta[N_OUT],
+                       vec(mem, meta, HYPER, 0)[NG_LR])
     meta[POS] = pos + 1
     meta[N_STEPS] += 1
     meta[N_SINCE_UPDATE] += 1
@@ -574,8 +506,8 @@ def learn_step(mem, meta, scratch, x, present, tokens, y):
 def learn_event(mem, meta, scratch, y):
     """:func:`learn_step` on the input the estimator wrote into scratch (XIN, PRESENT, TOKIN)."""
     n_in = meta[N_IN]
-    return learn_step(mem, meta, scratch, _vec(scratch, meta, XIN, 0, n_in), _vec(scratch, meta, PRESENT, 0, n_in),
-                      _vec(scratch, meta, TOKIN, 0, meta[SLOTS]), y)
+    return learn_step(mem, meta, scratch, vec(scratch, meta, XIN, 0), vec(scratch, meta, PRESENT, 0),
+                      vec(scratch, meta, TOKIN, 0), y)
 
 
 @kernel
@@ -583,9 +515,9 @@ def predict_event(mem, meta, scratch):
     """:func:`predict_step` on the input in scratch; the output goes to scratch block POUT. Returns
     its first entry (the regression head's prediction: reading it from POUT in Python costs more)."""
     n_in = meta[N_IN]
-    out = _vec(scratch, meta, POUT, 0, meta[N_OUT])
-    predict_step(mem, meta, scratch, _vec(scratch, meta, XIN, 0, n_in), _vec(scratch, meta, PRESENT, 0, n_in),
-                 _vec(scratch, meta, TOKIN, 0, meta[SLOTS]), out)
+    out = active_outputs(scratch, meta, POUT)
+    predict_step(mem, meta, scratch, vec(scratch, meta, XIN, 0), vec(scratch, meta, PRESENT, 0),
+                 vec(scratch, meta, TOKIN, 0), out)
     return out[0]
 
 
@@ -598,7 +530,7 @@ def predict_learn_event(mem, meta, scratch, y):
     if not np.isfinite(p):
         return p  # not learned: the caller refuses the event, and the model stays as it was
     learn_event(mem, meta, scratch, y)
-    return _vec(scratch, meta, POUT, 0, 1)[0]
+    return vec(scratch, meta, POUT, 0)[0]
 
 
 @kernel
@@ -608,10 +540,10 @@ def _load_state(mem, meta, scratch):
     H = meta[HIDDEN]
     B = meta[ROWS]
     CW = meta[CELL_WIDTH]
-    hs = _cube(mem, meta, HS, 0, L, B, H)
-    cs = _cube(mem, meta, CS, 0, L, B, CW)
-    ph = _cube(scratch, meta, PH, 0, L, 2, H)
-    pc = _cube(scratch, meta, PC, 0, L, 2, CW)
+    hs = cube(mem, meta, HS, 0)
+    cs = cube(mem, meta, CS, 0)
+    ph = cube(scratch, meta, PH, 0)
+    pc = cube(scratch, meta, PC, 0)
     r = meta[POS] - 1
     for l in range(L):
         ph[l, 0] = hs[l, r]
@@ -627,18 +559,18 @@ def _predict_from(mem, meta, scratch, x, present, tokens, src, out):
     H = meta[HIDDEN]
     G = meta[GATES] * H
     n_in = meta[N_IN]
-    px = _vec(scratch, meta, PX, 0, n_in + meta[EMBED])
+    px = vec(scratch, meta, PX, 0)
     e = meta[EMBED]
     normalise_input(mem, meta, x, present, px[e:], False)
     embed_input(mem, meta, tokens, px[:e])
-    ph = _cube(scratch, meta, PH, 0, L, 2, H)
-    pc = _cube(scratch, meta, PC, 0, L, 2, meta[CELL_WIDTH])
-    pact = _cube(scratch, meta, PACT, 0, L, 1, G)
-    paux = _cube(scratch, meta, PAUX, 0, L, 1, H)
+    ph = cube(scratch, meta, PH, 0)
+    pc = cube(scratch, meta, PC, 0)
+    pact = cube(scratch, meta, PACT, 0)
+    paux = cube(scratch, meta, PAUX, 0)
     forward_stack(mem, meta, px, ph, pc, src, 1 - src, pact, paux, 0)
-    buckets = _vec(scratch, meta, PNGB, 0, meta[NG_ORDERS])
+    buckets = vec(scratch, meta, PNGB, 0)
     if buckets.shape[0] > 0:
-        ngram.context_buckets(_vec(scratch, meta, NGHIST, 0, meta[NG_ORDERS]), meta[NG_BUCKETS], buckets)
+        ngram.context_buckets(vec(scratch, meta, NGHIST, 0), meta[NG_BUCKETS], buckets)
     _head_out(mem, meta, ph[L - 1, 1 - src], out, buckets)
     if meta[HEAD] == heads.SOFTMAX:
         heads.softmax_inplace(out)
@@ -651,7 +583,7 @@ def predict_step(mem, meta, scratch, x, present, tokens, out):
     """The prediction for input ``x`` from the current state; the model is not changed."""
     _load_state(mem, meta, scratch)
     if meta[NG_ORDERS] > 0:
-        _history_from_window(mem, meta, tokens[0], _vec(scratch, meta, NGHIST, 0, meta[NG_ORDERS]))
+        _history_from_window(mem, meta, tokens[0], vec(scratch, meta, NGHIST, 0))
     _predict_from(mem, meta, scratch, x, present, tokens, 0, out)
     meta[PREDICTED_AT] = meta[N_STEPS] + 1
 
@@ -667,7 +599,7 @@ def rollout(mem, meta, scratch, xs, present, tokens, level_col, diff_col, level,
     into ``diff_col``. The model is not changed.
     """
     _load_state(mem, meta, scratch)
-    o = _vec(scratch, meta, DOUT, 0, meta[N_OUT])
+    o = active_outputs(scratch, meta, DOUT)
     src = 0
     change = 0.0
     for s in range(xs.shape[0]):
@@ -698,11 +630,11 @@ def generate(mem, meta, scratch, x, present, tokens, slot, col_of_class, tok_of_
     """
     _load_state(mem, meta, scratch)
     n_orders = meta[NG_ORDERS]
-    hist = _vec(scratch, meta, NGHIST, 0, n_orders)
+    hist = vec(scratch, meta, NGHIST, 0)
     if n_orders > 0:
         _history_from_window(mem, meta, tokens[0], hist)
     O = meta[N_OUT]
-    probs = _vec(scratch, meta, DOUT, 0, O)
+    probs = active_outputs(scratch, meta, DOUT)
     inv_t = 1.0 / temperature
     src = 0
     for i in range(uniforms.shape[0]):

@@ -4,8 +4,8 @@ Numba's ``reshape`` goes through a generic helper (an opaque call that the optim
 through) and a model step takes some forty views of its blocks; building the array struct directly
 costs a fraction of that (the figures are in docs/design.md).
 The view itself checks nothing: the caller makes sure that ``start + prod(shape)`` lies within
-the (1-D, C-contiguous) array (the engine's ``_vec``, ``_mat`` and ``_cube`` raise IndexError
-otherwise).
+the (1-D, C-contiguous) array (the block table's bounds are checked where it is laid out,
+``streamrnn.layout.check_table``).
 
 A view does not own its memory (no NRT meminfo), so it and every slice taken of it skip the
 reference counting that numba does for each array it creates: an atomic increment and decrement
