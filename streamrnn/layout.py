@@ -155,11 +155,11 @@ def _line_up(offset):
 
 
 def _entry(kind, layer):
-    if kind < blocks.PER_LAYER:
-        return blocks.TABLE + blocks.ENTRY * (kind * blocks.MAX_LAYERS + layer)
-    if layer != 0:
+    """The table slot of a block: the kernels' own function, run as Python (a jitted call from
+    Python costs a dispatch), after refusing a layer for a block that has none."""
+    if kind >= blocks.PER_LAYER and layer != 0:
         raise ValueError(f"block kind {kind} has no layers")
-    return blocks.TABLE + blocks.ENTRY * (blocks.PER_LAYER * blocks.MAX_LAYERS + kind - blocks.PER_LAYER)
+    return blocks.entry.py_func(kind, layer)
 
 
 def _set(meta, kind, layer, offset, shape):

@@ -129,10 +129,7 @@ def forward_stack(mem, meta, x, hs, cs, src, dst, act, aux, adst):
     """
     cell = meta[CELL]
     L = meta[LAYERS]
-    H = meta[HIDDEN]
-    G = meta[GATES] * H
     for l in range(L):
-        n_in = meta[N_IN] + meta[EMBED] if l == 0 else H
         inp = x if l == 0 else hs[l - 1, dst]
         wx = mat(mem, meta, WX, l)
         wh = mat(mem, meta, WH, l)
@@ -152,8 +149,6 @@ def forward_stack(mem, meta, x, hs, cs, src, dst, act, aux, adst):
 def _slide(mem, meta):
     """Copy the last ``truncation + 1`` rows of the window buffers to the front."""
     L = meta[LAYERS]
-    H = meta[HIDDEN]
-    G = meta[GATES] * H
     B = meta[ROWS]
     keep = meta[TRUNCATION] + 1
     src = B - keep
@@ -182,8 +177,6 @@ def _slide(mem, meta):
 def _head_out(mem, meta, h, out, buckets):
     """The head's output for the active classes: ``out`` has N_OUT entries. ``buckets``: the
     n-gram table rows of this step's context (empty without n-gram connections)."""
-    H = meta[HIDDEN]
-    C = meta[OUT_CAP]
     heads.linear_forward(mat(mem, meta, WY, 0), vec(mem, meta, BY, 0), h, out)
     if buckets.shape[0] > 0:
         ngram.add_rows(mat(mem, meta, NGW, 0), buckets, meta[N_OUT], out)
@@ -192,7 +185,6 @@ def _head_out(mem, meta, h, out, buckets):
 @kernel
 def _window_buckets(mem, meta, row):
     """The n-gram table rows stored for window row ``row``."""
-    N = meta[NG_ORDERS]
     return mat(mem, meta, NGB, 0)[row]
 
 
@@ -214,9 +206,7 @@ def compute_gradient(mem, meta, scratch):
     cell = meta[CELL]
     L = meta[LAYERS]
     H = meta[HIDDEN]
-    G = meta[GATES] * H
     O = meta[N_OUT]
-    B = meta[ROWS]
     K = meta[TRUNCATION]
     pos = meta[POS]
     W = min(K, meta[N_STEPS])
@@ -224,7 +214,6 @@ def compute_gradient(mem, meta, scratch):
     first = pos - W
     hyper = vec(mem, meta, HYPER, 0)
 
-    C = meta[OUT_CAP]
     n_dense_in = meta[N_IN]
     X0 = n_dense_in + meta[EMBED]
     xs = mat(mem, meta, XS, 0)
@@ -306,7 +295,6 @@ def _embedding_gradient(mem, meta, scratch, da_x, wx_emb, first, pos):
     """Gradient of the embedding rows used in the window, gathered in GEROWS (one row per
     distinct token, listed in TOUCHED; MARK maps a token to its row)."""
     e = meta[EMBED]
-    K = meta[TRUNCATION]
     S = meta[SLOTS]
     W = pos - first
     demb = mat(scratch, meta, DEMB, 0)[:W]
@@ -433,8 +421,6 @@ def _take_predicted_forward(meta, scratch, hs, cs, act, aux, pos):
     """Copy predict_step's forward (the same parameters, state and input: the same numbers) into
     window row ``pos``."""
     L = meta[LAYERS]
-    H = meta[HIDDEN]
-    G = meta[GATES] * H
     ph = cube(scratch, meta, PH, 0)
     pc = cube(scratch, meta, PC, 0)
     pact = cube(scratch, meta, PACT, 0)
@@ -454,11 +440,6 @@ def learn_step(mem, meta, scratch, x, present, tokens, y):
     if meta[POS] == meta[ROWS]:
         _slide(mem, meta)
     pos = meta[POS]
-    L = meta[LAYERS]
-    H = meta[HIDDEN]
-    B = meta[ROWS]
-    G = meta[GATES] * H
-    n_in = meta[N_IN]
     xs = mat(mem, meta, XS, 0)
     e = meta[EMBED]
     normalise_input(mem, meta, x, present, xs[pos, e:], True)
@@ -505,7 +486,6 @@ def learn_step(mem, meta, scratch, x, present, tokens, y):
 @kernel
 def learn_event(mem, meta, scratch, y):
     """:func:`learn_step` on the input the estimator wrote into scratch (XIN, PRESENT, TOKIN)."""
-    n_in = meta[N_IN]
     return learn_step(mem, meta, scratch, vec(scratch, meta, XIN, 0), vec(scratch, meta, PRESENT, 0),
                       vec(scratch, meta, TOKIN, 0), y)
 
@@ -514,7 +494,6 @@ def learn_event(mem, meta, scratch, y):
 def predict_event(mem, meta, scratch):
     """:func:`predict_step` on the input in scratch; the output goes to scratch block POUT. Returns
     its first entry (the regression head's prediction: reading it from POUT in Python costs more)."""
-    n_in = meta[N_IN]
     out = active_outputs(scratch, meta, POUT)
     predict_step(mem, meta, scratch, vec(scratch, meta, XIN, 0), vec(scratch, meta, PRESENT, 0),
                  vec(scratch, meta, TOKIN, 0), out)
@@ -537,9 +516,6 @@ def predict_learn_event(mem, meta, scratch, y):
 def _load_state(mem, meta, scratch):
     """Copy the current state (window row pos - 1) into the prediction state's row 0."""
     L = meta[LAYERS]
-    H = meta[HIDDEN]
-    B = meta[ROWS]
-    CW = meta[CELL_WIDTH]
     hs = cube(mem, meta, HS, 0)
     cs = cube(mem, meta, CS, 0)
     ph = cube(scratch, meta, PH, 0)
@@ -556,9 +532,6 @@ def _predict_from(mem, meta, scratch, x, present, tokens, src, out):
     """Forward one step from prediction-state row ``src`` into row ``1 - src``; head into ``out``
     (probabilities for the softmax head, de-normalised value for regression)."""
     L = meta[LAYERS]
-    H = meta[HIDDEN]
-    G = meta[GATES] * H
-    n_in = meta[N_IN]
     px = vec(scratch, meta, PX, 0)
     e = meta[EMBED]
     normalise_input(mem, meta, x, present, px[e:], False)
