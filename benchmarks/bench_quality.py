@@ -139,17 +139,21 @@ class StreamrnnForecaster(RiverForecaster):
         super().__init__(name, model)
 
 
-def streamrnn_forecaster(series):
-    return StreamrnnForecaster("streamrnn Forecaster", streamrnn.RecurrentForecaster(seed=0))
+def streamrnn_models(cell):
+    """The forecaster and the lagged regressor with ``cell`` (the defaults otherwise)."""
+    suffix = "" if cell == "lstm" else f" {cell}"
 
+    def forecaster(series):
+        return StreamrnnForecaster(f"streamrnn Forecaster{suffix}", streamrnn.RecurrentForecaster(cell=cell, seed=0))
 
-def streamrnn_regressor(series):
-    return LaggedRegressor("streamrnn Regressor(lags)", streamrnn.RecurrentRegressor(seed=0), lags=4,
-                          raw_dates=True)
+    def regressor(series):
+        return LaggedRegressor(f"streamrnn Regressor(lags){suffix}", streamrnn.RecurrentRegressor(cell=cell, seed=0),
+                               lags=4, raw_dates=True)
+
+    return [forecaster, regressor]
 
 
 BASELINES = [Persistence, SeasonalNaive, snarimax, holt_winters, linear_lags]
-STREAMRNN = [streamrnn_forecaster, streamrnn_regressor]
 
 
 def inputs(series: Series, t: int):
@@ -274,6 +278,7 @@ def main(argv=None):
     ap.add_argument("--value-column", default="value")
     ap.add_argument("--time-column", default="timestamp", help="'' for none")
     ap.add_argument("--features", default="", help="comma-separated exogenous columns")
+    ap.add_argument("--cells", default="lstm", help="comma-separated cells of the streamrnn rows (e.g. lstm,mingru)")
     ap.add_argument("--no-multistep", action="store_true")
     ap.add_argument("--only-multistep", action="store_true")
     args = ap.parse_args(argv)
@@ -284,7 +289,7 @@ def main(argv=None):
         series = all_series(args.quick)
     start = time.perf_counter()
     if not args.only_multistep:
-        table = run(series, BASELINES + STREAMRNN)
+        table = run(series, BASELINES + [m for cell in args.cells.split(",") for m in streamrnn_models(cell)])
         summarise(table)
     if not args.no_multistep and not args.csv:
         multistep([s for s in series if s.name in ("AirlinePassengers", "ETTh1 OT", "ETTh2 OT")])

@@ -35,10 +35,12 @@ def stream(n, seed=0):
 
 
 def flops_per_event(cell, hidden, truncation, update_every, n_in=1, n_out=1):
-    gates = cells.lookup(cell).gates * hidden
-    step = 2 * (n_in + hidden) * gates + 2 * hidden * n_out
-    backward = truncation * (2 * hidden * gates + 2 * (n_in + hidden) * gates)
-    n_params = (n_in + hidden + 1) * gates + (hidden + 1) * n_out
+    spec = cells.lookup(cell)
+    gates = spec.gates * hidden
+    recurrent = spec.recurrent_rows(hidden)  # 0 for minGRU: no recurrent product
+    step = 2 * (n_in + recurrent) * gates + 2 * hidden * n_out
+    backward = truncation * (2 * recurrent * gates + 2 * (n_in + recurrent) * gates)
+    n_params = (n_in + recurrent + 1) * gates + (hidden + 1) * n_out
     return 2 * step + (backward + 12 * n_params) / update_every
 
 
@@ -159,7 +161,7 @@ def main(argv=None):
 
     models = []
     for hidden in (32, 128):
-        for cell in ("lstm", "gru", "rnn"):
+        for cell in cells.CELLS:
             for k1 in (1, 4):
                 for dtype in ("float64", "float32"):
                     models.append(Recurrent(cell, hidden, k1, dtype))

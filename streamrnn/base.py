@@ -153,9 +153,9 @@ class RecurrentEstimator:
         e = cfg.embedding_size
         if old is None:
             for layer in range(cfg.num_layers):
-                n_in = cfg.layer0_inputs if layer == 0 else H
-                layout.block(mem, meta, blocks.WX, layer)[:] = rng.uniform(-scale, scale, (n_in, G))
-                layout.block(mem, meta, blocks.WH, layer)[:] = rng.uniform(-scale, scale, (H, G))
+                for kind in (blocks.WX, blocks.WH):
+                    weights = layout.block(mem, meta, kind, layer)
+                    weights[:] = rng.uniform(-scale, scale, weights.shape)
                 cfg.spec.init_bias(layout.block(mem, meta, blocks.BX, layer), H)
             wy = layout.block(mem, meta, blocks.WY)
             wy[:, : cfg.n_outputs] = rng.uniform(-scale, scale, (H, cfg.n_outputs))

@@ -8,7 +8,8 @@ a stored model can leave out because they are recomputed, bit for bit, from the 
 The state layout (``layout.py``), the estimators, the command line and the docs read it.
 
 Adding a cell: a kernel module in ``kernels/`` (forward step and backward pass), its code and its
-two dispatch branches in ``kernels/engine.py``, one declaration here, and its tests.
+two dispatch branches in ``kernels/engine.py``, one declaration here, and its tests (which
+parametrise over :data:`CELLS`). minGRU was added that way.
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ def _h_recomputed(kind, lo, hi):
     return _keep_all(kind, lo, hi)
 
 
+def _aux_unused(kind, lo, hi):
+    """minGRU: no AUX rows (the cell writes none), every other row kept."""
+    if kind == blocks.AUX:
+        return hi, hi
+    return _keep_all(kind, lo, hi)
+
+
 def _rnn_rebuild(hs, cs, act, aux, steps):
     hs[:, steps] = act[:, steps]
 
@@ -66,6 +74,7 @@ class Cell:
     cell_state: bool  # a cell state c beside h (LSTM)
     recurrent_bias: bool  # a bias inside the recurrent product (GRU: r * (Wh h + bh))
     summary: str
+    recurrent_weights: bool = True  # a recurrent matrix WH (H, gates * H); minGRU's gates read x only
     init_bias: Callable = _no_bias  # (bx of one layer, hidden size): the input biases at the start
     stored_rows: Callable = _keep_all  # (window block kind, lo, hi) -> the rows a stored model keeps
     rebuild: Callable = _rebuild_nothing  # (hs, cs, act, aux, steps): recompute the rows left out
@@ -76,6 +85,9 @@ class Cell:
     def recurrent_bias_width(self, hidden: int) -> int:
         return hidden if self.recurrent_bias else 0
 
+    def recurrent_rows(self, hidden: int) -> int:
+        return hidden if self.recurrent_weights else 0
+
 
 CELLS = {cell.name: cell for cell in (
     Cell("lstm", E.LSTM, gates=4, cell_state=True, recurrent_bias=False, summary="LSTM (forget-gate bias 1)",
@@ -83,6 +95,8 @@ CELLS = {cell.name: cell for cell in (
     Cell("gru", E.GRU, gates=3, cell_state=False, recurrent_bias=True, summary="GRU (reset and update gates)"),
     Cell("rnn", E.RNN, gates=1, cell_state=False, recurrent_bias=False, summary="Elman RNN (tanh)",
          stored_rows=_h_recomputed, rebuild=_rnn_rebuild),
+    Cell("mingru", E.MINGRU, gates=2, cell_state=False, recurrent_bias=False, recurrent_weights=False,
+         summary="minGRU (gates from the input only: no recurrent matrix)", stored_rows=_aux_unused),
 )}
 
 

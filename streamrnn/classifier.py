@@ -25,7 +25,7 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
     Parameters
     ----------
     cell
-        Recurrent cell: `"lstm"`, `"gru"` or `"rnn"`.
+        Recurrent cell: `"lstm"`, `"gru"`, `"rnn"` or `"mingru"` (no recurrent matrix: cheaper with many units).
     hidden_size
         Units per layer.
     num_layers

@@ -61,7 +61,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
     Parameters
     ----------
     cell
-        Recurrent cell: `"lstm"`, `"gru"` or `"rnn"`.
+        Recurrent cell: `"lstm"`, `"gru"`, `"rnn"` or `"mingru"` (no recurrent matrix: cheaper with many units).
     hidden_size
         Units per layer.
     num_layers

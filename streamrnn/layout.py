@@ -80,7 +80,7 @@ class Config:
             n_in = self.layer0_inputs if layer == 0 else H
             found += [
                 (blocks.WX, layer, (n_in, G)),
-                (blocks.WH, layer, (H, G)),
+                (blocks.WH, layer, (self.spec.recurrent_rows(H), G)),
                 (blocks.BX, layer, (G,)),
                 (blocks.BH, layer, (self.spec.recurrent_bias_width(H),)),
             ]

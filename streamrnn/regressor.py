@@ -25,7 +25,7 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
     Parameters
     ----------
     cell
-        Recurrent cell: `"lstm"`, `"gru"` or `"rnn"` (Elman, tanh).
+        Recurrent cell: `"lstm"`, `"gru"`, `"rnn"` (Elman, tanh) or `"mingru"` (no recurrent matrix).
     hidden_size
         Units per layer.
     num_layers

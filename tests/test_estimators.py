@@ -266,7 +266,8 @@ def test_any_stream_of_valid_inputs_keeps_predictions_finite_and_predict_pure(st
 
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: e.__name__)
 @pytest.mark.parametrize("cell,update_every,num_layers,n", [
-    ("lstm", 1, 1, 113), ("lstm", 3, 1, 112), ("gru", 3, 2, 114), ("rnn", 2, 1, 113), ("lstm", 4, 1, 4)])
+    ("lstm", 1, 1, 113), ("lstm", 3, 1, 112), ("gru", 3, 2, 114), ("rnn", 2, 1, 113), ("lstm", 4, 1, 4),
+    ("mingru", 2, 2, 113)])
 def test_pickles_keep_the_live_window_only_and_continue_exactly(estimator, cell, update_every, num_layers, n):
     """A pickle leaves out the stale half of the window buffer and the parts of the oldest live row
     that are never read again; the unpickled model then predicts and learns exactly as the original
@@ -435,6 +436,37 @@ def test_memory_accounting_walks_a_learned_model():
 
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: e.__name__)
 def test_an_unknown_cell_is_refused_naming_the_known_ones(estimator):
-    with pytest.raises(ValueError, match="cell must be one of 'lstm', 'gru', 'rnn', got 'mingru'"):
-        model = estimator(cell="mingru")
+    with pytest.raises(ValueError, match="cell must be one of 'lstm', 'gru', 'rnn', 'mingru', got 'indrnn'"):
+        model = estimator(cell="indrnn")
         model.learn_one(1.0) if estimator is streamrnn.RecurrentForecaster else model.learn_one({"x": 1.0}, 1.0)
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: e.__name__)
+def test_every_cell_round_trips_through_the_state_format_and_a_directory_store(estimator, cell, tmp_path):
+    """persist.dumps / loads (what the stores and checkpoints write) and a directory store give
+    back a model that predicts and learns exactly as the original."""
+    from streamrnn import persist
+    from streamrnn.state import DirectoryStore, KeyedModels, restore_partition, write_partition
+
+    a = estimator(cell=cell, hidden_size=8, truncation=6, update_every=2, num_layers=2, seed=0)
+    _stream(a, n=113)
+    store = DirectoryStore(tmp_path)
+    write_partition(store, "t", 0, {"k": persist.dumps(a, key="k")}, 112)
+    store.flush()
+    versions = restore_partition(DirectoryStore(tmp_path), "t", 0)
+    assert versions.marker == 112 and not versions.rejected
+    copies = [persist.loads(persist.dumps(a)), KeyedModels(a.clone(), versions.models, versions.marker).get("k")]
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        x = {"a": rng.normal(), "b": rng.normal(), "c": str(rng.choice(["p", "q"]))}
+        y = bool(rng.integers(2)) if isinstance(a, streamrnn.RecurrentClassifier) else float(rng.normal())
+        for b in copies:
+            if isinstance(a, streamrnn.RecurrentForecaster):
+                assert a.forecast(3, [x] * 3) == b.forecast(3, [x] * 3)
+            elif isinstance(a, streamrnn.RecurrentClassifier):
+                assert a.predict_proba_one(x) == b.predict_proba_one(x)
+            else:
+                assert a.predict_one(x) == b.predict_one(x)
+        for m in [a] + copies:
+            m.learn_one(y, x) if isinstance(m, streamrnn.RecurrentForecaster) else m.learn_one(x, y)

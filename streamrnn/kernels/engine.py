@@ -18,14 +18,14 @@ When ``pos`` reaches the end, the last ``truncation + 1`` rows are copied to the
 
 import numpy as np
 
-from . import gru, heads, linalg, lstm, ngram, optim, rnn
+from . import gru, heads, linalg, lstm, mingru, ngram, optim, rnn
 from ._jit import kernel
 from .blocks import *  # noqa: F403 (the slots and kinds the kernels name)
 from .blocks import active_outputs, cube, input_and_recurrent_weights, mat, offset, rows_of, vec
 from .views import view
 
 # the cells' dispatch codes (streamrnn/cells.py declares which cell has which)
-RNN, GRU, LSTM = 0, 1, 2
+RNN, GRU, LSTM, MINGRU = 0, 1, 2, 3
 
 # YSTAT block: count, mean, variance (Welford's update, with the variance itself kept rather than the
 # sum of squared deviations: the sum grows with the count and overflowed after some millions of
@@ -141,6 +141,8 @@ def forward_stack(mem, meta, x, hs, cs, src, dst, act, aux, adst):
         elif cell == GRU:
             bh = vec(mem, meta, BH, l)
             gru.forward_step(wx, wh, b, bh, inp, hs[l, src], hs[l, dst], act[l, adst], aux[l, adst])
+        elif cell == MINGRU:
+            mingru.forward_step(wx, b, inp, hs[l, src], hs[l, dst], act[l, adst])
         else:
             rnn.forward_step(wx, wh, b, inp, hs[l, src], hs[l, dst], act[l, adst])
 
@@ -265,10 +267,12 @@ def compute_gradient(mem, meta, scratch):
             lstm.backward_window(wh, cs[l, first - 1 : pos - 1], act[l, first:pos], aux[l, first:pos], dh_in, da_x, carry)
         elif cell == GRU:
             gru.backward_window(wh, h_prev, act[l, first:pos], aux[l, first:pos], dh_in, da_x, da_h, carry)
+        elif cell == MINGRU:
+            mingru.backward_window(h_prev, act[l, first:pos], dh_in, da_x, carry)
         else:
             rnn.backward_window(wh, act[l, first:pos], dh_in, da_x, carry)
         inputs = xs[first:pos] if l == 0 else hs[l - 1, first:pos]
-        if cell != GRU:
+        if cell == LSTM or cell == RNN:
             # wx and wh are adjacent, and so are their gradients: one product of [x | h_prev] by
             # the gate gradients gives both (one product call fewer)
             width = n_in + H
@@ -278,7 +282,8 @@ def compute_gradient(mem, meta, scratch):
         else:
             if n_in > 0:  # a model may have seen no feature yet
                 linalg.mat_tn(inputs, da_x, mat(scratch, meta, WX, l))
-            linalg.mat_tn(h_prev, da_h, mat(scratch, meta, WH, l))
+            if cell == GRU:  # minGRU has no recurrent weights
+                linalg.mat_tn(h_prev, da_h, mat(scratch, meta, WH, l))
         linalg.column_sums(da_x, vec(scratch, meta, BX, l))
         if cell == GRU:
             linalg.column_sums(da_h[:, 2 * H :], vec(scratch, meta, BH, l))
