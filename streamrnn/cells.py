@@ -1,15 +1,16 @@
 """What each recurrent cell is, declared once.
 
 A :class:`Cell` says what the rest of the package needs to know of a cell: the kernels' dispatch
-code (``kernels/engine.py`` calls the cell module's ``forward_step`` and ``backward`` by it), the
-number of gate pre-activations per unit, whether it keeps a cell state beside ``h``, whether it has
-a bias inside the recurrent product, how its weights start, and which rows of the activation window
-a stored model can leave out because they are recomputed, bit for bit, from the rows it keeps.
-The state layout (``layout.py``), the estimators, the command line and the docs read it.
+code (``kernels/forward.py`` and ``kernels/gradient.py`` call the cell module's ``forward_step``
+and ``backward_window`` by it), the number of gate pre-activations per unit, whether it keeps a
+cell state beside ``h``, whether it has a bias inside the recurrent product or a recurrent matrix
+at all, how its weights start, and which rows of the activation window a stored model can leave
+out because they are recomputed, bit for bit, from the rows it keeps. The state layout
+(``layout.py``), the estimators, the command line and the docs read it.
 
 Adding a cell: a kernel module in ``kernels/`` (forward step and backward pass), its code and its
-two dispatch branches in ``kernels/engine.py``, one declaration here, and its tests (which
-parametrise over :data:`CELLS`). minGRU was added that way.
+dispatch branches (``kernels/forward.py``, ``kernels/gradient.py``), one declaration here, and
+its tests (which parametrise over :data:`CELLS`). minGRU was added that way.
 """
 
 from __future__ import annotations
