@@ -25,7 +25,7 @@ import time
 from river import linear_model, metrics, optim, preprocessing, time_series
 
 import streamrnn
-from streamrnn.base import _calendar
+from streamrnn.encoder import calendar as _calendar
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 from quality_data import Series, all_series, read_csv  # noqa: E402

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import datetime as dt
 import math
 import numbers
 import types
@@ -12,20 +11,13 @@ import types
 import numpy as np
 
 from . import cells, layout
+from .encoder import MAX_ABS, InputEncoder, check_number
 from .errors import BadInput
 from .kernels import blocks
 from .kernels import engine as E
 from .kernels._jit import entry_point
 
 _DTYPES = {"float64": np.float64, "float32": np.float32}
-# Largest magnitude accepted for an input or a target: the running variance squares deviations,
-# so anything near sqrt(max float) would overflow the statistics and poison the model.
-MAX_ABS = {"float64": 1e152, "float32": 1e16}
-
-
-def _sort_key(name):
-    return (type(name).__name__, repr(name))
-
 
 class RecurrentEstimator:
     """Mixin holding the recurrent network, its optimizer and its input/target normalisation.
@@ -77,13 +69,8 @@ class RecurrentEstimator:
         self._meta = None
         self._mem = None
         self._scratch = None
-        self._xbuf = None
-        self._present = None
-        self._cat_mask = None
-        self._tokbuf = None
+        self._encoder: InputEncoder | None = None  # dicts to the input buffers (rebuilt with them)
         self._outbuf = None
-        self._memo = None  # a copy of the last x whose vectorisation the buffers hold
-        self._fast = None  # (keys, columns, limit) of the last plain numeric x: see _fast_fill
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self):
@@ -208,21 +195,18 @@ class RecurrentEstimator:
         self._make_buffers()
 
     def _make_buffers(self):
-        """The input buffers are views of scratch blocks (the kernels read them there); they
-        follow scratch whenever it is reallocated."""
-        cfg, meta, scratch = self._cfg, self._meta, self._scratch
-        self._xbuf = layout.block(scratch, meta, blocks.XIN)
-        self._present = layout.block(scratch, meta, blocks.PRESENT)
-        self._cat_mask = np.array(self._categorical, dtype=np.uint8)
-        self._tokbuf = layout.block(scratch, meta, blocks.TOKIN)
-        self._tokbuf[:] = -1.0
+        """The input buffers are views of scratch blocks (the kernels read them there); they, and
+        the encoder that fills them, follow scratch whenever it is reallocated."""
+        meta, scratch = self._meta, self._scratch
+        self._encoder = InputEncoder(
+            layout.block(scratch, meta, blocks.XIN), layout.block(scratch, meta, blocks.PRESENT),
+            layout.block(scratch, meta, blocks.TOKIN), self._features, self._categorical, self._slots,
+            self._tokens_index, self.dtype, embed=self.embedding_size is not None)
         self._outbuf = layout.block(scratch, meta, blocks.POUT)
-        self._memo = None
-        self._fast = None
         _resolve_kernels(self._mem, meta, scratch)
 
     # recomputed on every call, or derived from the rest: not part of a pickle
-    _TRANSIENT = ("_scratch", "_xbuf", "_present", "_cat_mask", "_tokbuf", "_outbuf", "_memo", "_fast")
+    _TRANSIENT = ("_scratch", "_encoder", "_outbuf")
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -323,109 +307,18 @@ class RecurrentEstimator:
     # ------------------------------------------------------------------ inputs
     def _vectorize(self, x: dict, learn: bool):
         """Fill the input buffers from ``x``; with ``learn``, add inputs for new features and
-        embedding rows for new categories.
+        embedding rows for new categories (see :meth:`InputEncoder.fill`).
 
-        Raises ``ValueError`` naming the feature on a non-finite number or an unsupported type,
-        before anything in the model changes.
+        Raises :class:`~streamrnn.BadInput` naming the feature on a non-finite number or an
+        unsupported type, before anything in the model changes.
         """
-        if not isinstance(x, dict):
-            raise BadInput(f"x must be a dict of features, got {type(x).__name__}")
         if self._cfg is None:
+            if not isinstance(x, dict):
+                raise BadInput(f"x must be a dict of features, got {type(x).__name__}")
             return self._vectorize_first(x, learn)
-        if self._holds(x):
-            return
-        self._memo = None  # the buffers are about to change
-        if self._fast is not None and self._fast_fill(x):
-            return
-        # the buffers are about to hold an x of other keys, presence or categories: the fast path
-        # (which writes only the values of its own columns) would now read stale ones
-        self._fast = None
-        limit = MAX_ABS[self.dtype]
-        index = self._features
-        embed = self.embedding_size is not None
-        buf, present = self._xbuf, self._present
-        buf[:] = 0.0
-        present[:] = self._cat_mask  # a category not given reads as 0, and is an observation
-        if embed:
-            tok = self._tokbuf
-            tok[:] = -1.0
-        new = []  # (key, is_categorical) of dense inputs not seen before
-        new_tokens = []  # (name, key) of embedded categories not seen before
-        cols = []  # the dense column of each value of x, in x's order, while all are plain numbers
-        skipped = False  # an unknown feature left out (learn=False): the buffers are not all of x
-        for name, value in x.items():
-            if type(name) is not str and (not isinstance(name, (str, int)) or isinstance(name, bool)):
-                # (name, category) tuples are the keys of one-hot and calendar inputs
-                raise BadInput(f"feature names must be strings or integers, got {type(name).__name__} {name!r}")
-            kind = type(value)
-            if kind is float or kind is int:  # the common case, without the ABC checks below
-                v = _as_float(name, value)
-                if v - v != 0.0 or abs(v) > limit:
-                    _refuse(name, value, limit, self.dtype)
-                key = name
-            elif value is None:
-                cols = None  # a missing feature: its presence differs from the last x
-                continue
-            elif kind is str or isinstance(value, str):
-                cols = None
-                value = str(value)
-                key = (name, value)
-                if embed:
-                    row = self._tokens_index.get(key)
-                    if row is not None:
-                        tok[self._slots[name]] = row
-                    elif learn:
-                        new_tokens.append((name, key))
-                    else:
-                        skipped = True
-                    continue
-                v = 1.0
-            elif isinstance(value, (numbers.Real, np.number)) and not isinstance(value, complex):
-                key = name
-                try:
-                    v = float(value)
-                except (TypeError, ValueError, OverflowError):
-                    raise BadInput(f"feature {name!r}: cannot read {value!r} as a number") from None
-                if not math.isfinite(v) or abs(v) > limit:
-                    _refuse(name, value, limit, self.dtype)
-            elif isinstance(value, dt.date):
-                cols = None
-                for key, v in _calendar(name, value):
-                    i = index.get(key)
-                    if i is not None:
-                        buf[i] = v
-                        present[i] = 1
-                    elif learn:
-                        new.append((key, False))
-                    else:
-                        skipped = True
-                continue
-            else:
-                raise BadInput(f"feature {name!r} has unsupported type {type(value).__name__}")
-            i = index.get(key)
-            if i is not None:
-                buf[i] = v
-                present[i] = 1
-                if cols is not None:
-                    cols.append(i)
-            elif learn:
-                new.append((key, type(value) is str))
-            else:
-                skipped = True
-        if new or new_tokens:
-            # inputs are added in sorted order, so that the key order of a dict never matters
-            for key, is_cat in sorted(new, key=lambda t: _sort_key(t[0])):
-                index[key] = len(index)
-                self._categorical.append(is_cat)
-            for name, key in sorted(new_tokens, key=lambda t: _sort_key(t[1])):
-                self._slots.setdefault(name, len(self._slots))
-                self._tokens_index[key] = len(self._tokens_index)
-            self._resize()
-            self._vectorize(x, learn)  # every feature is known now: fill the new buffers
-        else:
-            self._memo = None if skipped else dict(x)
-            if not skipped and cols is not None and len(cols) == len(x):
-                self._fast = (tuple(x), cols, limit)
+        if self._encoder.fill(x, learn):
+            self._resize()  # room for what fill added to the index; a new encoder fills again
+            self._encoder.fill(x, learn)
 
     def _vectorize_first(self, x: dict, learn: bool):
         """:meth:`_vectorize` of the first input: the state is allocated (and initialised from the
@@ -435,47 +328,10 @@ class RecurrentEstimator:
         try:
             self._vectorize(x, learn)
         except BadInput:
-            for name in ("_cfg", "_meta", "_mem", "_scratch") + self._TRANSIENT:
+            for name in ("_cfg", "_meta", "_mem") + self._TRANSIENT:
                 setattr(self, name, None)
             self._rng.bit_generator.state = generator
             raise
-
-    def _holds(self, x) -> bool:
-        """Whether the input buffers hold ``x`` already: predict_one then learn_one on the same x
-        is the prequential pattern (dict equality is a cheap C-level check, and the memo is a copy,
-        which guards against mutation)."""
-        memo = self._memo
-        if memo is None:
-            return False
-        try:
-            return memo == x
-        except ValueError:  # e.g. an array among the values: vectorising will say what is wrong
-            return False
-
-    def _fast_fill(self, x: dict) -> bool:
-        """Fill the buffers when ``x`` has the same keys, in the same order, as the last plain
-        numeric ``x`` and the buffers still hold that one: only the values change (presence and
-        the other columns are as they were). Returns False when the slow path must decide."""
-        keys, cols, limit = self._fast
-        if type(x) is not dict or len(x) != len(keys):
-            return False
-        self._memo = None  # a refusal midway leaves the buffers half written: they hold no x then
-        buf = self._xbuf
-        i = 0
-        for name, value in x.items():
-            if name != keys[i]:
-                return False  # the slow path rewrites the buffers whole
-            if type(value) is not float:
-                if not isinstance(value, (float, int)):
-                    self._fast = None
-                    return False
-                value = _as_float(name, value)
-            if value - value != 0.0 or abs(value) > limit:
-                _refuse(name, value, limit, self.dtype)
-            buf[cols[i]] = value
-            i += 1
-        self._memo = dict(x)
-        return True
 
     def _learn(self, x: dict, target: float) -> float:
         self._vectorize(x, learn=True)
@@ -562,52 +418,3 @@ def _index(mapping, what, valid_key) -> dict:
     if sorted(v if type(v) is int else -1 for v in mapping.values()) != list(range(len(mapping))):
         raise ValueError(f"{what} is not a numbering 0 .. n - 1")
     return mapping
-
-
-def _refuse(name, value, limit, dtype):
-    """Raise the BadInput for a number a model cannot take."""
-    if not math.isfinite(float(value)):
-        raise BadInput(f"feature {name!r} is not finite: {value!r}")
-    raise BadInput(f"feature {name!r} = {value!r} is beyond ±{limit:g}, the range of dtype {dtype!r}")
-
-
-def _as_float(name, value) -> float:
-    try:
-        return float(value)
-    except OverflowError:
-        raise BadInput(f"feature {name!r} is too large for a float") from None
-
-
-def _calendar(name, when: dt.date):
-    """A date or datetime as cyclic calendar inputs: day of week and day of year (and hour of
-    day for a datetime), each as a (sin, cos) pair, so seasonality is one step away."""
-    tau = 2.0 * math.pi
-    doy = (when.timetuple().tm_yday - 1) / 365.25
-    dow = when.weekday() / 7.0
-    parts = [("dow", dow), ("doy", doy)]
-    if isinstance(when, dt.datetime):
-        parts.append(("hour", (when.hour + when.minute / 60.0) / 24.0))
-    out = []
-    for part, phase in parts:
-        out.append(((name, part + "_sin"), math.sin(tau * phase)))
-        out.append(((name, part + "_cos"), math.cos(tau * phase)))
-    return out
-
-
-def check_number(value, what="y", limit=math.inf) -> float:
-    """``value`` as a finite float within ±``limit``, or a ``ValueError`` that says what was wrong."""
-    if type(value) is float and value - value == 0.0 and abs(value) <= limit:
-        return value  # the common case, without the ABC checks
-    if value is None:
-        raise BadInput(f"{what} is None")
-    if isinstance(value, (str, bytes)) or not isinstance(value, (numbers.Real, np.number)):
-        raise BadInput(f"{what} must be a number, got {type(value).__name__}")
-    try:
-        v = float(value)
-    except OverflowError:
-        raise BadInput(f"{what} is too large for a float") from None
-    if not math.isfinite(v):
-        raise BadInput(f"{what} is not finite: {value!r}")
-    if abs(v) > limit:
-        raise BadInput(f"{what} = {value!r} is beyond ±{limit:g}")
-    return v

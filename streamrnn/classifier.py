@@ -223,8 +223,9 @@ class RecurrentClassifier(RecurrentEstimator, river_base.Classifier):
         slot = self._slots.get(feature, -1)
         uniforms = np.random.default_rng(seed).random(n)
         out = np.zeros(n, dtype=np.int64)
-        E.generate(self._mem, self._meta, self._scratch, self._xbuf.copy(), self._present.copy(),
-                   self._tokbuf.copy(), slot, col_of_class, tok_of_class, uniforms, float(temperature), out)
+        enc = self._encoder
+        E.generate(self._mem, self._meta, self._scratch, enc.xbuf.copy(), enc.present.copy(),
+                   enc.tokens.copy(), slot, col_of_class, tok_of_class, uniforms, float(temperature), out)
         return [self._classes[c] for c in out]
 
     def predict_proba_one(self, x: dict) -> dict:

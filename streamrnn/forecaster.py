@@ -217,13 +217,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         """Fill the input buffers; the common case (no exogenous features) skips the dict."""
         cfg = self._cfg
         if not x and cfg is not None and cfg.n_inputs == 2 and cfg.slots == 0:
-            buf, present = self._xbuf, self._present
-            self._memo = None
-            self._fast = None  # see _vectorize
-            buf[0] = 0.0 if y_lag is None else y_lag
-            present[0] = y_lag is not None
-            buf[1] = 0.0 if change is None else change
-            present[1] = change is not None
+            self._encoder.fill_dense((y_lag, change))  # the lag columns are 0 and 1
             return
         self._vectorize(self._inputs(x, y_lag, change), learn)
 
@@ -329,9 +323,9 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
             first = s == 0
             self._encode(xs[s] if xs else None, self._last_y if first else 0.0,
                          self._last_change if first else 0.0, learn=False)
-            X[s] = self._xbuf
-            present[s] = self._present
-            tokens[s] = self._tokbuf
+            X[s] = self._encoder.xbuf
+            present[s] = self._encoder.present
+            tokens[s] = self._encoder.tokens
         out = np.empty(horizon)  # float64, like the one-step path: the level is not rounded
         E.rollout(self._mem, self._meta, self._scratch, X, present, tokens, 0, 1 if self.differencing else -1,
                   float(level), weight, out)

@@ -9,6 +9,7 @@ import math
 
 from connectors.files import parse_timestamp
 
+from .encoder import check_number
 from .errors import BadInput
 
 log = logging.getLogger(__name__)
@@ -22,25 +23,23 @@ class BadRecord(BadInput):
 
 
 def _number(value, what):
+    """A record's field as a number: JSON numbers, booleans, and numeric text (as CSV gives it);
+    the checks are the estimators' (:func:`streamrnn.encoder.check_number`)."""
     if type(value) is float and value - value == 0.0:
         return value  # the common case: a finite float, as JSON gives it
     if isinstance(value, bool):
         return float(value)
-    if isinstance(value, (int, float)):
+    if isinstance(value, str):
         try:
-            v = float(value)
-        except OverflowError:
-            raise BadRecord(f"{what} is too large for a float") from None
-    elif isinstance(value, str):
-        try:
-            v = float(value)
+            value = float(value)
         except ValueError:
             raise BadRecord(f"{what} is not numeric: {value[:40]!r}") from None
-    else:
+    elif not isinstance(value, (int, float)):
         raise BadRecord(f"{what} is not numeric: {type(value).__name__}")
-    if not math.isfinite(v):
-        raise BadRecord(f"{what} is not finite: {value!r}")
-    return v
+    try:
+        return check_number(value, what)
+    except BadInput as e:
+        raise BadRecord(str(e)) from None
 
 
 class RecordReader:

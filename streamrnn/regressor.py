@@ -117,7 +117,7 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
         # finite float target; the x predict_one just put in the buffers) skip a call each
         if type(y) is not float or y - y != 0.0 or abs(y) > MAX_ABS[self.dtype]:
             y = self._check_target(y)
-        if not self._holds(x):
+        if self._encoder is None or not self._encoder.holds(x):
             self._vectorize(x, learn=True)
         KERNELS[self.dtype].learn_event(self._mem, self._meta, self._scratch, y)
 
@@ -145,7 +145,7 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
         y = self._check_target(y)
         if self._cfg is not None:
             self._vectorize(x, learn=False)
-            if self._memo is not None:  # the buffers hold all of x: nothing for learn_one to add
+            if self._encoder.holds_all:  # the buffers hold all of x: nothing for learn_one to add
                 return float(KERNELS[self.dtype].predict_learn_event(self._mem, self._meta, self._scratch, y))
         prediction = self.predict_one(x)
         if prediction - prediction == 0.0:  # finite: a non-finite one is returned unlearned
@@ -154,7 +154,7 @@ class RecurrentRegressor(RecurrentEstimator, river_base.Regressor):
 
     def predict_one(self, x: dict) -> float:
         # _predict_out inlined, and the fast fill tried before _vectorize: see learn_one
-        if self._fast is None or not self._fast_fill(x):
+        if self._encoder is None or not self._encoder.fast_fill(x):
             if self._cfg is None:
                 return 0.0
             self._vectorize(x, learn=False)
