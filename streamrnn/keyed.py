@@ -121,7 +121,6 @@ class KeyedRunner(Runner):
             # a crash or a revocation (a seek here would race the records already fetched)
             self.covered += 1
             return None
-        self._current = (models, event)
         return super().process(event)
 
     def live_models(self) -> list:
@@ -130,15 +129,13 @@ class KeyedRunner(Runner):
     def model_count(self) -> int:
         return sum(len(models) for models in list(self.partitions.values()))
 
-    def baseline_key(self, event, record):
-        return self._key  # of the event just predicted
-
-    def _predict_and_learn(self, x, y):
-        models, event = self._current
+    def model_for(self, event, record):
+        """The model of the event's key (a clone of the template on first sight), restored with
+        its partition."""
         if self.key_from_message:
             key = event.key.decode("utf-8", "replace") if event.key is not None else ""
         else:
-            raw = self._record.get(self.key_name)
+            raw = record.get(self.key_name)
             if raw is None:
                 raise BadRecord(f"missing key field {self.key_name!r}")
             if isinstance(raw, (dict, list)):
@@ -148,8 +145,7 @@ class KeyedRunner(Runner):
                 key.encode("utf-8")
             except UnicodeEncodeError:
                 raise BadRecord(f"key field {self.key_name!r} is not valid text (a lone surrogate)") from None
-        self._key = key
-        self.model = models.get(key)
-        out = super()._predict_and_learn(x, y)
-        models.touch(key)
-        return out
+        return self._partition(event.topic, event.partition).get(key), key
+
+    def learned(self, event, series):
+        self._partition(event.topic, event.partition).touch(series)

@@ -21,7 +21,6 @@ pending file is kept only if the group's committed offsets show that its transac
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import math
 import os
@@ -30,9 +29,11 @@ import time
 
 from connectors.base import DecodeError, Event, Sink, Source
 
+from . import checkpoint as checkpoint_file
 from .baseline import Baseline
 from .errors import BadInput
 from .records import RecordReader
+from .report import RunReport, RunStats
 
 log = logging.getLogger(__name__)
 
@@ -41,26 +42,6 @@ DEAD_LETTER_HEAD = 64 * 1024  # bytes of a dead letter kept when the sink refuse
 
 class NonFinitePrediction(BadInput):
     """The model predicted a value that is not finite (it did not learn from the event)."""
-
-
-@dataclasses.dataclass
-class RunStats:
-    events_in: int = 0
-    predictions_out: int = 0
-    dead_lettered: int = 0
-    elapsed: float = 0.0
-
-    @property
-    def balanced(self) -> bool:
-        return self.events_in == self.predictions_out + self.dead_lettered
-
-    def summary(self, metric=None) -> str:
-        rate = self.events_in / self.elapsed if self.elapsed > 0 else 0.0
-        text = (f"events in: {self.events_in:,}  predictions out: {self.predictions_out:,}  "
-                f"dead-lettered: {self.dead_lettered:,}  ({rate:,.0f} events/s)")
-        if metric is not None and self.predictions_out:  # never a metric of no events
-            text += f"\n{metric}"
-        return text
 
 
 def _proba_top(spec: str) -> int | None:
@@ -74,15 +55,7 @@ def _proba_top(spec: str) -> int | None:
     return int(k)
 
 
-def _differences(given, loaded) -> list[str]:
-    """What differs between two models' class and parameters, as ``name: loaded -> given``."""
-    if type(given) is not type(loaded):
-        return [f"model {type(loaded).__name__} -> {type(given).__name__}"]
-    a, b = loaded._get_params(), given._get_params()
-    return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if a[k] != b.get(k)]
-
-
-class Runner:
+class Runner(RunReport):
     """Run ``model`` prequentially over ``source``, writing predictions to ``sink``.
 
     Parameters
@@ -159,7 +132,6 @@ class Runner:
         self.dead_reasons = collections.Counter()  # reason (up to its first ':') -> events, this run
         self.fields_seen: list | None = None  # the fields of the first record decoded, for the report
         self.positions: dict = {}  # (topic, partition) -> last processed offset
-        self._key = None  # the series of the event being handled (one per key in a KeyedRunner)
         self._last_time: dict = {}  # series -> the timestamp of its last event (forecast steps)
         self.transaction = transaction
         self.on_status = on_status
@@ -174,74 +146,26 @@ class Runner:
         if transaction is not None:
             source.on_revoke(self._revoked_in_transaction)
         if checkpoint_path and transaction is not None:
-            self._settle_pending_checkpoint()
+            checkpoint_file.settle_pending(checkpoint_path, state_key, source)
         if checkpoint_path and os.path.exists(checkpoint_path):
             self._load_checkpoint()
 
     # ---------------------------------------------------------------- checkpoints
     def _load_checkpoint(self):
-        """Load the checkpoint (a :mod:`streamrnn.persist` document, never a pickle); a file that is
-        not a valid one, or whose model differs from the one given, is refused with a
-        :class:`~streamrnn.persist.StateError` before anything is built from it."""
-        from . import persist
-
-        with open(self.checkpoint_path, "rb") as f:
-            header, arrays = persist.unpack_document(f.read(), self.state_key)
-        where = f"checkpoint {self.checkpoint_path}"
-        if header.get("kind") != "checkpoint":
-            raise persist.StateError(f"{where} is not a streamrnn checkpoint")
-        fields = header.get("model")
-        if type(fields) is not dict:
-            raise persist.StateError(f"{where} holds no model")
-        model = persist.model_from(fields, arrays)
-        differences = _differences(self.model, model)
-        if differences:
-            raise persist.StateError(f"{where} was written for another model ({'; '.join(differences)}): "
-                                     "give the same settings, or start over with --reset")
-        positions, stats = header.get("positions"), header.get("stats")
-        if not (type(positions) is list and all(
-                type(p) is list and len(p) == 3 and type(p[0]) is str and type(p[1]) is int and type(p[2]) is int
-                and p[2] >= -1 for p in positions)):
-            raise persist.StateError(f"{where}: bad positions")
-        fields = [f.name for f in dataclasses.fields(RunStats)]
-        if type(stats) is not dict or sorted(stats) != sorted(fields) or not all(
-                type(v) in (int, float) and v >= 0 for v in stats.values()):
-            raise persist.StateError(f"{where}: bad counts")
-        for topic, partition, offset in positions:
-            end = self.source.end_offset(topic, partition)
-            if end is not None and offset >= end:
-                raise persist.StateError(f"{where} covers offset {offset} of {topic}/{partition}, "
-                                         f"past the end of the input ({end} events): it is of another stream")
-        metric = self.metric
-        if header.get("metric") is not None:
-            metric = persist.decode_metric(header["metric"])
-            if self.metric is not None and type(metric) is not type(self.metric):
-                raise persist.StateError(f"{where} keeps a {type(metric).__name__}, not a {type(self.metric).__name__}")
-        self.model, self.metric = model, metric
-        self._restore_baseline(header.get("baseline"), where)
-        self.positions = {(t, p): o for t, p, o in positions}
-        self.stats = RunStats(**stats)
+        """Resume from the checkpoint file (see :mod:`streamrnn.checkpoint`)."""
+        self.model, self.metric, self.positions, self.stats, baseline = checkpoint_file.read(
+            self.checkpoint_path, self.state_key, self.model, self.source, self.metric)
+        self.baseline = checkpoint_file.restore_baseline(self.baseline, baseline, self.metric,
+                                                         f"checkpoint {self.checkpoint_path}")
         self.source.seek(self.positions)
 
-    def _settle_pending_checkpoint(self):
-        """A ``PATH.pending`` checkpoint left by a worker that stopped between writing it and
-        committing its transaction: it replaces the checkpoint if the transaction committed (the
-        group's committed offsets are the ones after its positions), and is dropped otherwise."""
-        from . import persist
-
-        pending = f"{self.checkpoint_path}.pending"
-        if not os.path.exists(pending):
-            return
-        with open(pending, "rb") as f:
-            header, _ = persist.unpack_document(f.read(), self.state_key)
-        positions = header.get("positions") if header.get("kind") == "checkpoint" else None
-        committed = type(positions) is list and bool(positions) and all(
-            type(p) is list and len(p) == 3 and self.source.committed(p[0], p[1]) == p[2] + 1 for p in positions)
-        if committed:
-            os.replace(pending, self.checkpoint_path)
-        else:
-            log.warning("dropping %s: its transaction did not commit", pending)
-            os.remove(pending)
+    def _write_checkpoint(self, path=None):
+        kept = checkpoint_file.write(path or self.checkpoint_path, self.state_key, self.model, self.metric,
+                                     self.baseline, self.positions, self.stats)
+        if not kept and not self._metric_warned:
+            log.warning("the metric %s cannot be checkpointed: a resumed run starts it anew",
+                        type(self.metric).__name__)
+            self._metric_warned = True
 
     def _revoked_in_transaction(self, parts):
         # the partitions go to another member: commit what was done with them while they are ours
@@ -287,45 +211,6 @@ class Runner:
             os.replace(f"{self.checkpoint_path}.pending", self.checkpoint_path)
         self._checkpointed()
 
-    def _restore_baseline(self, saved, where):
-        from . import persist
-
-        if self.baseline is None:
-            return
-        if saved is None or self.metric is None:
-            self.baseline = None  # it would not cover the events the resumed metric covers
-            return
-        try:
-            self.baseline.restore(persist.decode_metric(saved["metric"]), persist.decode(saved["state"]))
-        except (ValueError, KeyError, TypeError) as e:
-            raise persist.StateError(f"{where}: bad baseline ({e})") from None
-
-    def _write_checkpoint(self, path=None):
-        from . import persist
-
-        model_fields, arrays = persist.model_parts(self.model)
-        metric = None if self.metric is None else persist.encode_metric(self.metric)
-        if metric is None and self.metric is not None and not self._metric_warned:
-            log.warning("the metric %s cannot be checkpointed: a resumed run starts it anew",
-                        type(self.metric).__name__)
-            self._metric_warned = True
-        blob = persist.pack_document({
-            "kind": "checkpoint",
-            "model": model_fields,
-            "metric": metric,
-            "positions": [[t, p, o] for (t, p), o in self.positions.items()],
-            "stats": dataclasses.asdict(self.stats),
-            "baseline": None if self.baseline is None or metric is None else {
-                "metric": persist.encode_metric(self.baseline.metric), "state": persist.encode(self.baseline.state())},
-        }, arrays, self.state_key)
-        path = path or self.checkpoint_path
-        tmp = f"{path}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-
     # ---------------------------------------------------------------- one event
     def _dead(self, event: Event, reason: str):
         self.stats.dead_lettered += 1
@@ -345,7 +230,16 @@ class Runner:
                                        headers=headers)
             self.truncated_dead_letters += 1
 
-    def _future_xs(self, x):
+    def model_for(self, event: Event, record: dict):
+        """The model that predicts ``event`` and the name of its series: the run's one model, and
+        the key field's value for the baseline (None without one). A keyed runner gives each key
+        its own model; a :class:`~streamrnn.BadInput` raised here is dead-lettered."""
+        return self.model, None if self.key_field is None else str(record.get(self.key_field))
+
+    def learned(self, event: Event, series) -> None:
+        """The model of ``series`` learned from ``event`` (a keyed runner marks it for saving)."""
+
+    def _future_xs(self, x, series):
         """The inputs of the steps a forecast covers: ``x`` for the first (the event being
         predicted), and for the later ones the same features with the timestamp moved on by the
         spacing of the last two events of the series (the calendar inputs of those steps)."""
@@ -354,19 +248,18 @@ class Runner:
         ts = x.get(self.timestamp_field) if self.timestamp_field is not None else None
         if ts is None:
             return [x] * self.horizon
-        last = self._last_time.get(self._key)
-        self._last_time[self._key] = ts
+        last = self._last_time.get(series)
+        self._last_time[series] = ts
         step = ts - last if last is not None and ts > last else None
         if self.horizon == 1 or step is None:
             return [x] * self.horizon
         return [x] + [{**x, self.timestamp_field: ts + k * step} for k in range(1, self.horizon)]
 
-    def _predict_and_learn(self, x, y):
+    def _predict_and_learn(self, model, series, x, y):
         """Predict, then learn; a prediction that is not finite is refused before the model learns
         (so the model is as it was) and the event dead-lettered."""
-        model = self.model
         if self.task == "forecast":
-            forecast = model.forecast(self.horizon, self._future_xs(x))
+            forecast = model.forecast(self.horizon, self._future_xs(x, series))
             if not all(math.isfinite(v) for v in forecast):
                 raise NonFinitePrediction("the model forecast a non-finite value")
             model.learn_one(y, x or None)
@@ -413,11 +306,12 @@ class Runner:
             return None
         try:
             record = self.source.decode(event)
-            self._record = record
             if self.fields_seen is None:
                 self.fields_seen = [str(k)[:40] for k in list(record)[:30]]
             x, y = self.reader.read(record)
-            y_pred, extra = self._predict_and_learn(x, y)
+            model, series = self.model_for(event, record)
+            y_pred, extra = self._predict_and_learn(model, series, x, y)
+            self.learned(event, series)
         except (DecodeError, BadInput) as e:
             # estimators validate before they change anything, so the model is untouched
             self._dead(event, str(e))
@@ -425,7 +319,7 @@ class Runner:
         if self.metric is not None and y_pred is not None:
             self.metric.update(y, self._proba if self._metric_takes_proba else y_pred)
         if self.baseline is not None:  # scored on the events the metric scores, learns from all
-            self.baseline.update(self.baseline_key(event, record), y, score=y_pred is not None)
+            self.baseline.update(series, y, score=y_pred is not None)
         out = {"source": event.position, "prediction": y_pred, "y": y}
         out.update(extra)
         if self.key_field is not None:
@@ -436,24 +330,7 @@ class Runner:
         self.stats.predictions_out += 1
         return out
 
-    def baseline_key(self, event, record):
-        """Which series an event belongs to, for the baseline (one per key)."""
-        return None if self.key_field is None else str(record.get(self.key_field))
-
-    # ---------------------------------------------------------------- the report
-    def metric_report(self) -> str | None:
-        """The metric, beside the baseline's on the same events."""
-        if self.metric is None:
-            return None
-        text = str(self.metric)
-        if self.baseline is not None and self.stats.predictions_out:
-            ours, theirs = self.metric.get(), self.baseline.metric.get()
-            better = ours > theirs if self.metric.bigger_is_better else ours < theirs
-            theirs_text = str(self.baseline.metric).split(": ", 1)[-1]  # in the metric's own format
-            text += (f"   ({self.baseline.name} on the same events: {theirs_text}; "
-                     f"the model is {'better' if better else 'not better'})")
-        return text
-
+    # ---------------------------------------------------------------- models and lag
     def live_models(self) -> list:
         """The models in memory (for the metrics exporter)."""
         return [self.model]
@@ -476,58 +353,6 @@ class Runner:
             if end is not None:
                 lag[tp] = max(end - self.positions.get(tp, -1) - 1, 0)
         self.lag = lag
-
-    def status(self, rate: float | None = None) -> dict:
-        """The run's figures as plain data (``--log-format json``)."""
-        s = self.stats
-        out = {"events_in": s.events_in, "predictions_out": s.predictions_out, "dead_lettered": s.dead_lettered,
-               "events_per_second": round(s.events_in / s.elapsed if rate is None and s.elapsed else rate or 0.0, 1),
-               "dead_lettered_by_reason": dict(self.dead_reasons.most_common(10))}
-        if self.lag:
-            out["lag"] = {f"{t}/{p}": n for (t, p), n in self.lag.items()}
-        if self.metric is not None and s.predictions_out:
-            out["metric"] = {"name": type(self.metric).__name__, "value": self.metric.get()}
-            if self.baseline is not None:
-                out["baseline"] = {"name": self.baseline.name, "value": self.baseline.metric.get()}
-        return out
-
-    def status_line(self, rate: float) -> str:
-        s = self.stats
-        text = (f"streamrnn: {s.events_in:,} events in, {s.predictions_out:,} predicted, {s.dead_lettered:,} "
-                f"dead-lettered, {rate:,.0f} events/s")
-        if self.lag:
-            text += f", lag {sum(self.lag.values()):,}"
-        if self.metric is not None and s.predictions_out:
-            text += f"; {self.metric}"
-        return text
-
-    def dead_letter_report(self, top=3) -> str | None:
-        """The most common reasons events were dead-lettered in this run, with counts."""
-        if not self.dead_reasons:
-            return None
-        return "dead-lettered by reason: " + "; ".join(f"{reason} ({n:,})" for reason, n in
-                                                       self.dead_reasons.most_common(top))
-
-    def failure(self, max_dead_letter_ratio=0.5) -> str | None:
-        """Why the run did not do its job (nothing predicted, or more than ``max_dead_letter_ratio``
-        of the events dead-lettered), naming the commonest reason and the fields the records have;
-        None if it did."""
-        s = self.stats
-        if not s.events_in:
-            return None
-        if not s.predictions_out:
-            why = f"nothing was predicted: all {s.events_in:,} events were dead-lettered"
-        elif s.dead_lettered > max_dead_letter_ratio * s.events_in:
-            why = (f"{s.dead_lettered / s.events_in:.0%} of the events were dead-lettered "
-                   f"(over --max-dead-letter-ratio {max_dead_letter_ratio:g})")
-        else:
-            return None
-        if self.dead_reasons:
-            reason, n = self.dead_reasons.most_common(1)[0]
-            why += f"; most often: {reason} ({n:,} events)"
-        if self.fields_seen is not None:
-            why += f"; the records have the fields: {', '.join(self.fields_seen) or '(none)'}"
-        return why
 
     # ---------------------------------------------------------------- the loop
     def _events_left(self):
