@@ -142,15 +142,15 @@ class Config:
 
 
 def _size(shape):
-    return math.prod(shape)  # np.prod costs a microsecond a call: restoring 10,000 models calls it 1M times
+    return math.prod(shape)  # np.prod is far slower a call, and restoring 10,000 models calls this 1M times
 
 
 def _line_up(offset):
     """``offset`` rounded up to a multiple of 16 elements, so that a state or scratch block starts
     on a cache line of the (aligned, see :func:`_zeros`) array, and so do its rows when they are
     multiples of 16 long (the gate rows of a window, 4 * hidden, usually are). The parameter blocks
-    stay packed: the optimizer takes them as one vector. Measured side by side in one process,
-    four LSTM-32 models each: 9.0-9.3 us per event with the blocks lined up, 9.2-10.3 without."""
+    stay packed: the optimizer takes them as one vector. (The measurement: docs/benchmarks.md,
+    "State layout".)"""
     return -(-offset // 16) * 16
 
 
@@ -198,9 +198,8 @@ def _zeros(n, dtype):
     """``np.zeros(n, dtype)`` starting on a 64-byte boundary (a cache line; numpy aligns to 16).
 
     The kernels' vector loads and stores are 32 bytes wide; from an array that starts 16 bytes
-    past a boundary, every other one straddles two cache lines. Measured on eight LSTM-32 models
-    in one process: 9.9-10.4 us per event with the state aligned so, 10.8-11.3 with it 16 bytes
-    past, and 9.9-11.1 as numpy happened to place it.
+    past a boundary, every other one straddles two cache lines (the measurement:
+    docs/benchmarks.md, "State layout").
     """
     itemsize = np.dtype(dtype).itemsize
     buf = np.zeros(n + _ALIGN // itemsize, dtype=dtype)
