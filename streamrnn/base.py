@@ -313,9 +313,7 @@ class RecurrentEstimator:
         unsupported type, before anything in the model changes.
         """
         if self._cfg is None:
-            if not isinstance(x, dict):
-                raise BadInput(f"x must be a dict of features, got {type(x).__name__}")
-            return self._vectorize_first(x, learn)
+            return self._vectorize_first(x, learn)  # fill refuses an x that is not a dict
         if self._encoder.fill(x, learn):
             self._resize()  # room for what fill added to the index; a new encoder fills again
             self._encoder.fill(x, learn)

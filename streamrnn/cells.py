@@ -19,7 +19,7 @@ import dataclasses
 from typing import Callable
 
 from .kernels import blocks
-from .kernels import engine as E
+from .kernels import forward as E
 from .kernels import lstm as lstm_kernels
 
 

@@ -68,9 +68,7 @@ def read(path, state_key, given, source, metric):
 def restore_baseline(baseline, saved, metric, where):
     """``baseline`` restored from its ``saved`` state, or None when it would not cover the events
     the resumed ``metric`` covers."""
-    if baseline is None:
-        return None
-    if saved is None or metric is None:
+    if baseline is None or saved is None or metric is None:
         return None
     try:
         baseline.restore(persist.decode_metric(saved["metric"]), persist.decode(saved["state"]))

@@ -26,9 +26,9 @@ from .errors import BadInput
 MAX_ABS = {"float64": 1e152, "float32": 1e16}
 
 
-def check_number(value, what="y", limit=math.inf) -> float:
-    """``value`` as a finite float within ±``limit``, or a :class:`~streamrnn.BadInput` that
-    says what was wrong."""
+def check_number(value, what="y", limit=math.inf, dtype=None) -> float:
+    """``value`` as a finite float within ±``limit`` (the range of ``dtype``, if given), or a
+    :class:`~streamrnn.BadInput` that says what was wrong."""
     if type(value) is float and value - value == 0.0 and abs(value) <= limit:
         return value  # the common case, without the ABC checks
     if value is None:
@@ -39,26 +39,19 @@ def check_number(value, what="y", limit=math.inf) -> float:
         v = float(value)
     except OverflowError:
         raise BadInput(f"{what} is too large for a float") from None
+    except (TypeError, ValueError):
+        raise BadInput(f"{what}: cannot read {value!r} as a number") from None
     if not math.isfinite(v):
         raise BadInput(f"{what} is not finite: {value!r}")
     if abs(v) > limit:
-        raise BadInput(f"{what} = {value!r} is beyond ±{limit:g}")
+        raise BadInput(f"{what} = {value!r} is beyond ±{limit:g}" + (f", the range of dtype {dtype!r}" if dtype else ""))
     return v
 
 
 def _feature_value(name, value, limit, dtype) -> float:
-    """A numeric feature's value as a float the model can take, or a BadInput naming it."""
-    try:
-        v = float(value)
-    except OverflowError:
-        raise BadInput(f"feature {name!r} is too large for a float") from None
-    except (TypeError, ValueError):
-        raise BadInput(f"feature {name!r}: cannot read {value!r} as a number") from None
-    if v - v != 0.0:
-        raise BadInput(f"feature {name!r} is not finite: {value!r}")
-    if abs(v) > limit:
-        raise BadInput(f"feature {name!r} = {value!r} is beyond ±{limit:g}, the range of dtype {dtype!r}")
-    return v
+    """A numeric feature's value, by :func:`check_number` (the slow path: the callers take a
+    plain int or float within the limit themselves)."""
+    return check_number(value, f"feature {name!r}", limit, dtype)
 
 
 def calendar(name, when: dt.date):
@@ -136,12 +129,11 @@ class InputEncoder:
         for name, value in x.items():
             if name != keys[i]:
                 return False  # fill rewrites the buffers whole
-            if type(value) is not float:
-                if not isinstance(value, (float, int)):
-                    self._fast = None
-                    return False
-            if value - value != 0.0 or abs(value) > limit:
-                value = _feature_value(name, value, limit, self.dtype)
+            if type(value) is not float and not isinstance(value, (float, int)):
+                self._fast = None
+                return False
+            if not abs(value) <= limit:  # also true of a NaN
+                value = _feature_value(name, value, limit, self.dtype)  # raises, naming the feature
             buf[cols[i]] = value
             i += 1
         self._memo = dict(x)
@@ -181,9 +173,9 @@ class InputEncoder:
                 raise BadInput(f"feature names must be strings or integers, got {type(name).__name__} {name!r}")
             kind = type(value)
             if kind is float or kind is int:  # the common case, without the ABC checks below
-                v = value if kind is float else _feature_value(name, value, limit, dtype)
-                if v - v != 0.0 or abs(v) > limit:
+                if not abs(value) <= limit:  # also true of a NaN
                     _feature_value(name, value, limit, dtype)  # raises, naming the feature
+                v = value
                 key = name
             elif value is None:
                 cols = None  # a missing feature: its presence differs from the last x

@@ -22,10 +22,9 @@ from . import heads, ngram
 from ._jit import kernel
 from .blocks import *  # noqa: F403 (the slots and kinds the kernels name)
 from .blocks import active_outputs, cube, mat, vec
-# the cells' codes, and the kernels the estimators call, are the engine's to export
-from .forward import GRU, LSTM, MINGRU, RNN, _head_out, _history_from_window, _slide, _window_buckets, forward_stack  # noqa: F401
-from .gradient import apply_gradient, compute_gradient  # noqa: F401
-from .normalise import denormalise_target, embed_input, normalise_input, normalise_target  # noqa: F401
+from .forward import _head_out, _history_from_window, _slide, _window_buckets, forward_stack
+from .gradient import apply_gradient, compute_gradient
+from .normalise import denormalise_target, embed_input, normalise_input, normalise_target
 
 
 @kernel
