@@ -109,3 +109,34 @@ def test_message_keys_pick_the_models_partition_by_partition(tmp_path):
         for key, model in models.hot.items():
             x = {"load": 0.5}
             assert again.partitions[tp].get(key).predict_one(x) == model.predict_one(x)
+
+
+def test_records_whose_key_cannot_name_a_model_are_dead_lettered_and_the_rest_predicted(tmp_path):
+    """A missing key field, a key that is not a scalar, and a key that is not valid text each go
+    to the dead-letter sink with the reason; every event is accounted for and the models of the
+    good keys learn as if the bad records were not there."""
+    from connectors.files import JsonlSource
+
+    good = [{"kind": "ab"[t % 2], "load": float(np.sin(t / 5)), "temp": float(2 * np.sin(t / 5))} for t in range(40)]
+    bad = [{"load": 1.0, "temp": 2.0}, {"kind": {"nested": 1}, "load": 1.0, "temp": 2.0},
+           {"kind": "\ud800", "load": 1.0, "temp": 2.0}]
+    path = tmp_path / "in.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for t, record in enumerate(good):
+            f.write(json.dumps(record) + "\n")
+            if t in (5, 17, 30):
+                f.write(json.dumps(bad[(t > 5) + (t > 17)]) + "\n")
+    dead, sink = ListSink(), ListSink()
+    runner = KeyedRunner(JsonlSource(path), sink, _template(), key_field="kind", dead_letter=dead,
+                         store=DirectoryStore(tmp_path / "state"), **COMMON)
+    runner.run(handle_signals=False)
+    assert runner.stats.events_in == 43 and runner.stats.dead_lettered == 3 and runner.stats.balanced
+    assert sorted(runner.dead_reasons) == ["key field 'kind' is not a scalar",
+                                           "key field 'kind' is not valid text (a lone surrogate)",
+                                           "missing key field 'kind'"]
+    clean = ListSink()
+    path_clean = tmp_path / "clean.jsonl"
+    path_clean.write_text("".join(json.dumps(r) + "\n" for r in good), encoding="utf-8")
+    KeyedRunner(JsonlSource(path_clean), clean, _template(), key_field="kind", store=DirectoryStore(tmp_path / "s2"),
+                **COMMON).run(handle_signals=False)
+    assert [r["prediction"] for r in sink.records] == [r["prediction"] for r in clean.records]
