@@ -153,9 +153,9 @@ class Runner(RunReport):
     # ---------------------------------------------------------------- checkpoints
     def _load_checkpoint(self):
         """Resume from the checkpoint file (see :mod:`streamrnn.checkpoint`)."""
-        self.model, self.metric, self.positions, self.stats, baseline = checkpoint_file.read(
-            self.checkpoint_path, self.state_key, self.model, self.source, self.metric)
-        self.baseline = checkpoint_file.restore_baseline(self.baseline, baseline, self.metric,
+        saved = checkpoint_file.read(self.checkpoint_path, self.state_key, self.model, self.source, self.metric)
+        self.model, self.metric, self.positions, self.stats = saved.model, saved.metric, saved.positions, saved.stats
+        self.baseline = checkpoint_file.restore_baseline(self.baseline, saved.baseline, self.metric,
                                                          f"checkpoint {self.checkpoint_path}")
         self.source.seek(self.positions)
 

@@ -177,9 +177,50 @@ def write_partition(store, topic, partition, blobs: dict, marker: int, key=None)
     store.write(topic, partition, list(_changelog_records(topic, blobs, marker, key)))
 
 
+def records_of(header: dict, arrays: dict, where) -> dict:
+    """The records (``{key: value}``, both bytes) of an unpacked store file; anything else is
+    refused with a :class:`~streamrnn.persist.StateError`."""
+    sizes, data = header.get("sizes"), arrays.get("records")
+    if header.get("kind") != "records" or type(sizes) is not list or data is None or data.ndim != 1:
+        raise persist.StateError(f"{where} is not a streamrnn state file")
+    records, raw, at = {}, data.tobytes(), 0
+    for item in sizes:
+        if not (type(item) is list and len(item) == 2 and all(type(n) is int and n >= 0 for n in item)):
+            raise persist.StateError(f"{where}: bad record sizes")
+        k, v = raw[at : at + item[0]], raw[at + item[0] : at + item[0] + item[1]]
+        at += item[0] + item[1]
+        records[k] = v
+    if at != len(raw):
+        raise persist.StateError(f"{where}: record sizes do not match the data")
+    return records
+
+
+def read_records(path, key=None) -> dict:
+    """The records of the store file at ``path`` (none if there is no file), after every check."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        return {}
+    header, arrays = persist.unpack_document(path.read_bytes(), key)
+    return records_of(header, arrays, path)
+
+
+def write_records(path, records: dict, key=None):
+    """Replace the store file at ``path`` with ``records`` atomically: a temporary file, synced,
+    then renamed, so a reader (or a restart after a crash) sees the old file or the new one."""
+    sizes = [[len(k), len(v)] for k, v in records.items()]
+    data = np.frombuffer(b"".join(k + v for k, v in records.items()), dtype=np.uint8)
+    blob = persist.pack_document({"kind": "records", "sizes": sizes}, [("records", data)], key)
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(blob)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 class DirectoryStore:
-    """Partition state in files, ``<dir>/<topic>-<partition>.state`` (atomically replaced): the
-    latest changelog record of every key, in one checksummed (or signed) document."""
+    """Partition state in files, ``<dir>/<topic>-<partition>.state`` (see :func:`write_records`):
+    the latest changelog record of every key, in one checksummed (or signed) document."""
 
     def __init__(self, directory, key=None):
         self.dir = pathlib.Path(directory)
@@ -192,38 +233,14 @@ class DirectoryStore:
         return self.dir / f"{safe}-{partition}.state"
 
     def records(self, topic, partition):
-        path = self._path(topic, partition)
-        records = {}
-        if path.exists():
-            header, arrays = persist.unpack_document(path.read_bytes(), self.key)
-            sizes, data = header.get("sizes"), arrays.get("records")
-            if header.get("kind") != "records" or type(sizes) is not list or data is None or data.ndim != 1:
-                raise persist.StateError(f"{path} is not a streamrnn state directory file")
-            raw, at = data.tobytes(), 0
-            for item in sizes:
-                if not (type(item) is list and len(item) == 2 and all(type(n) is int and n >= 0 for n in item)):
-                    raise persist.StateError(f"{path}: bad record sizes")
-                k, v = raw[at : at + item[0]], raw[at + item[0] : at + item[0] + item[1]]
-                at += item[0] + item[1]
-                records[k] = v
-            if at != len(raw):
-                raise persist.StateError(f"{path}: record sizes do not match the data")
+        records = read_records(self._path(topic, partition), self.key)
         self._cache[(topic, partition)] = records
         return list(records.items())
 
     def write(self, topic, partition, records):
         cached = self._cache.setdefault((topic, partition), {})
         cached.update(records)
-        sizes = [[len(k), len(v)] for k, v in cached.items()]
-        data = np.frombuffer(b"".join(k + v for k, v in cached.items()), dtype=np.uint8)
-        blob = persist.pack_document({"kind": "records", "sizes": sizes}, [("records", data)], self.key)
-        path = self._path(topic, partition)
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_records(self._path(topic, partition), cached, self.key)
 
     def flush(self):
         pass

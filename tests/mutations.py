@@ -41,7 +41,7 @@ MUTATIONS = [
     ("no-differencing-negated", "streamrnn/forecaster.py",
      "self._learn_encoded(x, self._last_y, self._last_change, y)",
      "self._learn_encoded(x, self._last_y, self._last_change, -y)", None),
-    ("metric-not-restored", "streamrnn/checkpoint.py", "        metric = saved\n", "", None),
+    ("metric-not-restored", "streamrnn/checkpoint.py", "        metric = saved.metric\n", "", None),
     ("pickle-drops-a-row", "streamrnn/cells.py", "else min(lo + 1, hi)), hi", "else min(lo + 2, hi)), hi", None),
     ("lstm-backward-sign", "streamrnn/kernels/lstm.py", "d_g[j] = dc * ig * (one - gg * gg)",
      "d_g[j] = -dc * ig * (one - gg * gg)", SOFTMAX),

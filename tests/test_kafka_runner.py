@@ -9,7 +9,7 @@ import pytest
 
 from connectors import ListSink
 from connectors.files import CsvSource
-from streamrnn import persist
+from streamrnn import checkpoint
 from streamrnn.cli import build_model
 from streamrnn.runner import Runner
 
@@ -88,7 +88,7 @@ def test_sigterm_and_restart_lose_nothing(kafka_bootstrap, tmp_path):
     first.send_signal(signal.SIGTERM)
     _, err1 = first.communicate(timeout=60)
     assert first.returncode == 0, err1
-    done = persist.unpack_document(ckpt.read_bytes())[0]["stats"]["events_in"]
+    done = checkpoint.load(ckpt).stats.events_in
     assert 0 < done < n, "the first run must stop halfway"
 
     second = subprocess.run(streamrnn_cmd(*args), capture_output=True, text=True, timeout=300)
@@ -99,8 +99,7 @@ def test_sigterm_and_restart_lose_nothing(kafka_bootstrap, tmp_path):
     offsets = sorted(int(p["source"].rsplit("/", 1)[1]) for p in preds)
     assert offsets == list(range(n)), "every input event has exactly one prediction"
     expected, model = file_replay(path)
-    header, arrays = persist.unpack_document(ckpt.read_bytes())
-    final = persist.model_from(header["model"], arrays)
+    final = checkpoint.load(ckpt).model
     assert same_state(final, model)
 
 

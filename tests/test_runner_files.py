@@ -9,7 +9,7 @@ import pytest
 from river import metrics
 
 import streamrnn
-from streamrnn import persist
+from streamrnn import checkpoint, persist, state
 from connectors import ListSink
 from connectors.files import CsvSource, JsonlSink, JsonlSource, RecordingSink, RecordingSource
 from connectors.base import Event
@@ -130,10 +130,73 @@ def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
     assert [g["prediction"] for g in got] == [f["prediction"] for f in full.records]
     # the metric resumed where it was: the same as the uninterrupted run's
     assert r2.metric.get() == pytest.approx(uninterrupted.metric.get(), rel=1e-12)
-    header, arrays = persist.unpack_document(ckpt.read_bytes())
-    final = persist.model_from(header["model"], arrays)
+    final = checkpoint.load(ckpt).model
     # the whole live state (stale window rows are not part of a model: see layout.pack)
     assert same_state(final, uninterrupted.model)
+
+
+def _old_format_checkpoint(path, saved: checkpoint.Checkpoint, baseline):
+    """A checkpoint as streamrnn wrote it before the store format: one ``"checkpoint"`` document
+    with the model's fields and arrays beside the positions, counts, metric and baseline."""
+    fields, arrays = persist.model_parts(saved.model)
+    path.write_bytes(persist.pack_document({
+        "kind": "checkpoint", "model": fields, "metric": persist.encode_metric(saved.metric),
+        "positions": [[t, p, o] for (t, p), o in saved.positions.items()],
+        "stats": __import__("dataclasses").asdict(saved.stats), "baseline": baseline}, arrays))
+
+
+def test_a_checkpoint_is_a_store_file_with_one_key_and_an_old_format_one_resumes(tmp_path):
+    path = write_csv(tmp_path / "s.csv", n=300)
+    common = dict(task="regress", target="temp", features=["load"], categorical=["kind"], checkpoint_every=50)
+    full = ListSink()
+    uninterrupted = Runner(CsvSource(path), full, model(), metric=metrics.MAE(), **common)
+    uninterrupted.run(handle_signals=False)
+
+    ckpt = tmp_path / "run.ckpt"
+    first = ListSink()
+    Runner(CsvSource(path), first, model(), checkpoint_path=ckpt, metric=metrics.MAE(),
+           **common).run(max_events=120, handle_signals=False)
+    # the file a keyed run's directory store writes, holding one model and the run's marker
+    records = state.read_records(ckpt)
+    assert set(records) == {b"model", b"__marker__"}
+    assert persist.loads(records[b"model"], with_fields=True)[1]["key"] == "model"
+    saved = checkpoint.load(ckpt)
+    assert saved.positions == {(str(path), 0): 119} and saved.stats.events_in == 120
+
+    # the same checkpoint in the format before the store: a run resumes from it as from the new one
+    marker, _ = persist.unpack_document(records[b"__marker__"])
+    _old_format_checkpoint(ckpt, saved, marker["baseline"])
+    second = ListSink()
+    resumed = Runner(CsvSource(path), second, model(), checkpoint_path=ckpt, metric=metrics.MAE(), **common)
+    assert resumed.stats.events_in == 120 and resumed.baseline is not None
+    resumed.run(handle_signals=False)
+    got = first.records + second.records
+    assert [g["prediction"] for g in got] == [f["prediction"] for f in full.records]
+    assert resumed.metric.get() == pytest.approx(uninterrupted.metric.get(), rel=1e-12)
+    assert resumed.baseline.metric.get() == pytest.approx(uninterrupted.baseline.metric.get(), rel=1e-12)
+    # ... and its next checkpoint is in the store format
+    assert set(state.read_records(ckpt)) == {b"model", b"__marker__"}
+    assert same_state(checkpoint.load(ckpt).model, uninterrupted.model)
+
+
+@pytest.mark.parametrize("records,reason", [
+    ({}, "not a one-model checkpoint"),
+    ({b"model": "MODEL"}, "not a one-model checkpoint"),
+    ({b"model": "MODEL", b"__marker__": "MODEL"}, "no run marker"),
+    ({b"model": "MODEL", b"__marker__": "MARKER", b"other": b""}, "not a one-model checkpoint"),
+    ({b"model": "MODEL_OTHER_KEY", b"__marker__": "MARKER"}, "saved under another key"),
+    ({b"model": "MODEL", b"__marker__": "MARKER_BAD_POSITIONS"}, "bad positions"),
+])
+def test_a_checkpoint_store_file_is_checked_record_by_record(tmp_path, records, reason):
+    path = write_csv(tmp_path / "s.csv", n=10)
+    blobs = {"MODEL": persist.dumps(model(), key="model"), "MODEL_OTHER_KEY": persist.dumps(model(), key="k"),
+             "MARKER": persist.pack_document({"kind": "marker", "positions": [], "stats": {}}),
+             "MARKER_BAD_POSITIONS": persist.pack_document({"kind": "marker", "positions": [["t", 0, "x"]]})}
+    ckpt = tmp_path / "forged.ckpt"
+    state.write_records(ckpt, {k: blobs.get(v, v) for k, v in records.items()})
+    with pytest.raises(persist.StateError, match=reason):
+        Runner(CsvSource(path), ListSink(), model(), task="regress", target="temp", features=["load"],
+               checkpoint_path=ckpt)
 
 
 def same_state(a, b):

@@ -12,6 +12,7 @@ import streamrnn
 from connectors import ListSink
 from connectors.files import JsonlSource
 from connectors.kafka_settings import client_options_from_env, options_for, parse_option, read_client_config
+from streamrnn import checkpoint
 from streamrnn.runner import Runner
 
 from test_adversarial import cli, one_line_error
@@ -102,7 +103,7 @@ def test_a_bug_stops_the_run_and_is_not_dead_lettered(tmp_path):
     assert dead.records == [] and runner.stats.events_in == 4
     from streamrnn import persist
 
-    assert persist.unpack_document(ckpt.read_bytes())[0]["positions"][0][2] == 3
+    assert list(checkpoint.load(ckpt).positions.values()) == [3]
 
 
 def test_a_dead_letter_the_sink_refuses_whole_is_written_truncated_with_the_reason(tmp_path):
