@@ -18,7 +18,6 @@ implemented here, must come out at NAB's published scores (39.65 standard, 20.87
 from __future__ import annotations
 
 import argparse
-import math
 import pathlib
 import statistics
 import sys
@@ -78,54 +77,16 @@ def pad_streamrnn(values):
     return _river_scores(make, values, True)
 
 
-def _tail_scores(errors, ring=2000, tail=0.98, warmup=100, decay=0.999):
-    """How improbable each error is, given the errors before it: ``-log10(p) / 16`` (capped at
-    1), ``p`` the share of the last ``ring`` scaled errors at least as large, with an exponential
-    tail fitted to the excesses over their ``tail`` quantile beyond it (peaks over threshold), so
-    that errors larger than any seen still get distinct, comparable scores."""
-    a = np.abs(errors)
-    out = np.zeros(len(a))
-    past, filled, at, scale = np.zeros(ring), 0, 0, 0.0
-    for i, e in enumerate(a.tolist()):
-        raw = e / scale if scale > 0 else 0.0
-        if filled >= warmup:
-            seen = past[:filled]
-            u = float(np.quantile(seen, tail))
-            if raw <= u:
-                p = (np.count_nonzero(seen >= raw) + 1) / (filled + 1)
-            else:
-                excess = seen[seen > u] - u
-                sigma = float(excess.mean()) if len(excess) else 1.0
-                p = (len(excess) + 1) / (filled + 1) * math.exp(-(raw - u) / max(sigma, 1e-12))
-            out[i] = min(-math.log10(max(p, 1e-300)) / 16.0, 1.0)
-        past[at], at, filled = raw, (at + 1) % ring, min(filled + 1, ring)
-        scale = decay * scale + (1 - decay) * e if i > 50 else (scale * i + e) / (i + 1)
-    return out
-
-
-def _novel_values(values, tolerance=0.05):
-    """1 where a value lies beyond the range seen so far by more than ``tolerance`` of it (the
-    "spatial anomaly" of Numenta's NAB detector), else 0."""
-    out = np.zeros(len(values))
-    lo = hi = None
-    for i, v in enumerate(values.tolist()):
-        if lo is not None and hi > lo and (v > hi + tolerance * (hi - lo) or v < lo - tolerance * (hi - lo)):
-            out[i] = 1.0
-        lo, hi = (v, v) if lo is None else (min(lo, v), max(hi, v))
-    return out
-
-
-def streamrnn_prototype(values):
-    # the prototype of issue #20's detector score: the recurrent forecaster's one-step errors,
-    # scored by their tail probability among the recent errors, or 1 for a value beyond the range
+def streamrnn_detector(values, timestamps=None):
     import streamrnn
 
-    model = streamrnn.RecurrentForecaster(seed=0)
-    errors = np.empty(len(values))
+    detector = streamrnn.RecurrentAnomalyDetector(seed=0)
+    out = np.empty(len(values))
     for i, v in enumerate(values.tolist()):
-        errors[i] = v - model.forecast(1)[0]
-        model.learn_one(v)
-    return np.maximum(_tail_scores(errors), _novel_values(values))
+        x = {"value": v} if timestamps is None else {"value": v, "time": timestamps[i]}
+        out[i] = detector.score_one(x)
+        detector.learn_one(x)
+    return out
 
 
 DETECTORS = {
@@ -133,7 +94,7 @@ DETECTORS = {
     "hst": ("River HalfSpaceTrees", half_space_trees),
     "pad-snarimax": ("River PAD(SNARIMAX)", pad_snarimax),
     "pad-streamrnn": ("River PAD(RecurrentForecaster)", pad_streamrnn),
-    "prototype": ("streamrnn prototype: forecaster errors, tail probability", streamrnn_prototype),
+    "streamrnn": ("streamrnn RecurrentAnomalyDetector()", streamrnn_detector),
 }
 
 

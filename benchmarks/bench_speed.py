@@ -152,6 +152,39 @@ class Snarimax:
             m.learn_one(y)
 
 
+class DefaultForecaster:
+    """The default forecaster, prequentially: a one-step forecast, then learning the value."""
+
+    name = "streamrnn RecurrentForecaster()"
+    flops = None
+
+    def __init__(self):
+        self.model = streamrnn.RecurrentForecaster(seed=0)
+
+    def run(self, values):
+        m = self.model
+        for y in values:
+            m.forecast(1)
+            m.learn_one(y)
+
+
+class DefaultDetector:
+    """The default anomaly detector on the same values: scoring each, then learning it."""
+
+    name = "streamrnn RecurrentAnomalyDetector()"
+    flops = None
+
+    def __init__(self):
+        self.model = streamrnn.RecurrentAnomalyDetector(seed=0)
+
+    def run(self, values):
+        m = self.model
+        for y in values:
+            x = {"value": y}
+            m.score_one(x)
+            m.learn_one(x)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=7)
@@ -170,6 +203,8 @@ def main(argv=None):
         models.append(torch_tbptt)
     else:
         print("(PyTorch is not installed: no PyTorch row)")
+    models.append(DefaultForecaster())
+    models.append(DefaultDetector())
     models.append(Snarimax())
     models.append(Lagged("river LinearRegression(16 lags)",
                          preprocessing.StandardScaler() | linear_model.LinearRegression(optimizer=optim.SGD(0.01))))
@@ -197,6 +232,8 @@ def main(argv=None):
         gf = f"{m.flops / us / 1e3:8.1f}" if m.flops else f"{'-':>8}"
         print(f"{m.name:<40} {us:9.1f} {1e6 / us:10,.0f} {gf} {us / base:8.2f}x")
     print(f"(median of {rounds} interleaved rounds; ratio > 1 is slower than LinearRegression)")
+    ratio = statistics.median(per_event[DefaultDetector.name]) / statistics.median(per_event[DefaultForecaster.name])
+    print(f"the anomaly detector costs {ratio:.2f}x the forecaster at the same size")
     if torch_tbptt is not None:
         ref = statistics.median(per_event[torch_tbptt.name])
         for dtype in (" f32", ""):
