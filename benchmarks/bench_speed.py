@@ -152,37 +152,33 @@ class Snarimax:
             m.learn_one(y)
 
 
-class DefaultForecaster:
-    """The default forecaster, prequentially: a one-step forecast, then learning the value."""
+class Default:
+    """A streamrnn estimator at its defaults, prequentially: ``step(model, value)`` per value."""
 
-    name = "streamrnn RecurrentForecaster()"
     flops = None
 
-    def __init__(self):
-        self.model = streamrnn.RecurrentForecaster(seed=0)
+    def __init__(self, name, model, step):
+        self.name, self.model, self.step = name, model, step
 
     def run(self, values):
-        m = self.model
+        m, step = self.model, self.step
         for y in values:
-            m.forecast(1)
-            m.learn_one(y)
+            step(m, y)
 
 
-class DefaultDetector:
-    """The default anomaly detector on the same values: scoring each, then learning it."""
+FORECASTER = "streamrnn RecurrentForecaster()"
+DETECTOR = "streamrnn RecurrentAnomalyDetector()"
 
-    name = "streamrnn RecurrentAnomalyDetector()"
-    flops = None
 
-    def __init__(self):
-        self.model = streamrnn.RecurrentAnomalyDetector(seed=0)
+def forecast_then_learn(model, y):
+    model.forecast(1)
+    model.learn_one(y)
 
-    def run(self, values):
-        m = self.model
-        for y in values:
-            x = {"value": y}
-            m.score_one(x)
-            m.learn_one(x)
+
+def score_then_learn(model, y):
+    x = {"value": y}
+    model.score_one(x)
+    model.learn_one(x)
 
 
 def main(argv=None):
@@ -203,8 +199,8 @@ def main(argv=None):
         models.append(torch_tbptt)
     else:
         print("(PyTorch is not installed: no PyTorch row)")
-    models.append(DefaultForecaster())
-    models.append(DefaultDetector())
+    models.append(Default(FORECASTER, streamrnn.RecurrentForecaster(seed=0), forecast_then_learn))
+    models.append(Default(DETECTOR, streamrnn.RecurrentAnomalyDetector(seed=0), score_then_learn))
     models.append(Snarimax())
     models.append(Lagged("river LinearRegression(16 lags)",
                          preprocessing.StandardScaler() | linear_model.LinearRegression(optimizer=optim.SGD(0.01))))
@@ -232,7 +228,7 @@ def main(argv=None):
         gf = f"{m.flops / us / 1e3:8.1f}" if m.flops else f"{'-':>8}"
         print(f"{m.name:<40} {us:9.1f} {1e6 / us:10,.0f} {gf} {us / base:8.2f}x")
     print(f"(median of {rounds} interleaved rounds; ratio > 1 is slower than LinearRegression)")
-    ratio = statistics.median(per_event[DefaultDetector.name]) / statistics.median(per_event[DefaultForecaster.name])
+    ratio = statistics.median(per_event[DETECTOR]) / statistics.median(per_event[FORECASTER])
     print(f"the anomaly detector costs {ratio:.2f}x the forecaster at the same size")
     if torch_tbptt is not None:
         ref = statistics.median(per_event[torch_tbptt.name])
