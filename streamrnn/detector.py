@@ -158,6 +158,69 @@ class RecurrentAnomalyDetector(river_base.AnomalyDetector):
         return RecurrentForecaster(cell=self.cell, hidden_size=self.hidden_size, truncation=self.truncation,
                                    lr=self.lr, dtype=self.dtype, seed=self.seed)
 
+    # ---------------------------------------------------------------- the state format
+    _FEATURE_FIELDS = {"name", "forecaster", "filled", "at", "scale", "seen", "low", "high"}
+
+    def _state_parts(self, parts_of):
+        """The header fields and arrays :mod:`streamrnn.persist` writes: per feature, its
+        forecaster's (as ``parts_of`` gives them), its error window (arrays ``K:ring`` and
+        ``K:<forecaster array>``, K its position) and its counters."""
+        features, arrays = [], []
+        for k, (name, f) in enumerate(self._features.items()):
+            fields, own = parts_of(f.forecaster)
+            features.append({"name": name, "forecaster": fields, "filled": int(f.counts[0]), "at": int(f.counts[1]),
+                             "scale": f.scale, "seen": f.seen, "low": f.low if f.seen else None,
+                             "high": f.high if f.seen else None})
+            arrays += [(f"{k}:ring", f.ring)] + [(f"{k}:{a}", v) for a, v in own]
+        return {"features": features}, arrays
+
+    def _restore_parts(self, state, arrays: dict, model_from):
+        """Rebuild the features from what :meth:`_state_parts` wrote, every field checked
+        (``ValueError`` otherwise) before the detector holds any of it."""
+        if type(state) is not dict or set(state) != {"features"} or type(state["features"]) is not list:
+            raise ValueError("bad detector state")
+        template, features, used = self._template()._get_params(), {}, set()
+        for k, item in enumerate(state["features"]):
+            if type(item) is not dict or set(item) != self._FEATURE_FIELDS:
+                raise ValueError(f"feature {k}: bad fields")
+            name, filled, at, seen = item["name"], item["filled"], item["at"], item["seen"]
+            if type(name) is not str or name in features:
+                raise ValueError(f"feature {k}: bad or repeated name")
+            if not (type(filled) is int and type(at) is int and type(seen) is int and 0 <= filled <= self.window
+                    and 0 <= at < self.window and (filled == self.window or at == filled)
+                    and 0 <= seen and filled <= max(seen - 1, 0)):
+                raise ValueError(f"feature {name[:40]!r}: bad counters")
+            scale, low, high = item["scale"], item["low"], item["high"]
+            if type(scale) is not float or not (math.isfinite(scale) and scale >= 0):
+                raise ValueError(f"feature {name[:40]!r}: bad scale")
+            if seen == 0:
+                if low is not None or high is not None:
+                    raise ValueError(f"feature {name[:40]!r}: a range before any value")
+            elif not (type(low) is float and type(high) is float and math.isfinite(low) and math.isfinite(high)
+                      and low <= high):
+                raise ValueError(f"feature {name[:40]!r}: bad range")
+            ring = arrays.get(f"{k}:ring")
+            if ring is None or ring.dtype != np.float64 or ring.shape != (self.window,) or not (
+                    np.isfinite(ring).all() and ring.min() >= 0):
+                raise ValueError(f"feature {name[:40]!r}: bad error window")
+            prefix = f"{k}:"
+            own = {a[len(prefix):]: v for a, v in arrays.items() if a.startswith(prefix) and a != f"{k}:ring"}
+            forecaster = model_from(item["forecaster"], own)
+            if type(forecaster) is not RecurrentForecaster or forecaster._get_params() != template:
+                raise ValueError(f"feature {name[:40]!r}: the forecaster has other parameters than the detector's")
+            used |= {f"{k}:ring"} | {prefix + a for a in own}
+            f = _Feature(forecaster, self.window)
+            f.ring[:] = ring
+            f.ordered[:filled] = np.sort(ring[:filled])
+            f.counts[:] = (filled, at)
+            f.scale, f.seen = scale, seen
+            if seen:
+                f.low, f.high = low, high
+            features[name] = f
+        if set(arrays) != used:
+            raise ValueError("the detector state has arrays of no feature")
+        self._features = features
+
     # ---------------------------------------------------------------- input
     def _split(self, x) -> tuple[dict, dict | None]:
         """The numeric features of ``x`` (checked numbers) and its context (dates and strings, the

@@ -327,10 +327,12 @@ def decode_metric(value):
 # ---------------------------------------------------------------------------------- models
 def _classes():
     from .classifier import RecurrentClassifier
+    from .detector import RecurrentAnomalyDetector
     from .forecaster import RecurrentForecaster
     from .regressor import RecurrentRegressor
 
-    return {c.__name__: c for c in (RecurrentRegressor, RecurrentClassifier, RecurrentForecaster)}
+    return {c.__name__: c for c in (RecurrentRegressor, RecurrentClassifier, RecurrentForecaster,
+                                    RecurrentAnomalyDetector)}
 
 
 @functools.lru_cache(maxsize=None)
@@ -343,6 +345,10 @@ def model_parts(model) -> tuple[dict, list]:
     cls = type(model)
     if _classes().get(cls.__name__) is not cls:
         raise StateError(f"cannot save a {cls.__name__}: only streamrnn's estimators")
+    if hasattr(model, "_state_parts"):  # an estimator made of estimators: it says what it holds
+        state, arrays = model._state_parts(model_parts)
+        return {"class": cls.__name__, "params": encode([getattr(model, k) for k in _param_names(cls)]),
+                "state": state}, arrays
     state = model.__getstate__()
     params = [state.pop(k) for k in _param_names(cls)]  # in the constructor's order
     arrays = []
@@ -384,6 +390,9 @@ def _model_from(fields, arrays):
         model = cls(**params)
     except (ValueError, TypeError) as e:
         raise StateError(f"invalid {cls.__name__} parameters: {e}") from None
+    if hasattr(model, "_restore_parts"):
+        model._restore_parts(fields.get("state"), arrays, model_from)
+        return model
     state = decode(fields.get("state"))
     if type(state) is not dict:
         raise StateError("model state is not a mapping")

@@ -215,3 +215,56 @@ def test_on_water_flow_every_alert_is_in_a_low_flow_segment_and_each_segment_ale
             alerted.add(segments[day])
         detector.learn_one(event)
     assert alerted == {0, 1, 2}
+
+
+def test_the_state_format_round_trips_and_refuses_forged_states(tmp_path):
+    # persist.dumps/loads (what the runner's checkpoints and stores write; never a pickle): the
+    # restored detector scores the rest of the stream exactly as the original
+    from streamrnn import persist
+    from streamrnn.state import DirectoryStore, KeyedModels, restore_partition, write_partition
+
+    rng = np.random.default_rng(9)
+    det = streamrnn.RecurrentAnomalyDetector(seed=0, window=100, warmup=20)
+    _scores(det, _seasonal(400, rng), lambda t: {"site": "ab"[t % 2]})
+    _scores(det, _seasonal(50, rng) * 2, lambda t: {"site": "a"})  # a second feature, v2, is below
+    for t in range(60):
+        det.learn_one({"v": 10.0 + math.sin(t), "v2": float(t % 7)})
+    blob = persist.dumps(det)
+    rest = [{"v": 10.0 + math.sin(t / 3), "v2": float(t % 5)} for t in range(80)]
+
+    def run(d):
+        out = []
+        for x in rest:
+            out.append(d.score_one(x))
+            d.learn_one(x)
+        return out
+
+    restored = persist.loads(blob)
+    assert run(restored) == run(copy.deepcopy(det))
+    store = DirectoryStore(tmp_path)
+    write_partition(store, "t", 0, {"k": persist.dumps(det, key="k")}, 5)
+    models = KeyedModels(det.clone(), restore_partition(DirectoryStore(tmp_path), "t", 0).models, 5)
+    assert run(models.get("k")) == run(persist.loads(blob))
+
+    header, arrays = persist.unpack_document(blob)
+
+    def forged(change):
+        h, a = copy.deepcopy(header), {k: v.copy() for k, v in arrays.items()}
+        change(h["state"]["features"], a)
+        return persist.pack_document(h, list(a.items()))
+
+    cases = {
+        "counters": lambda f, a: f[0].update(filled=10**6),
+        "scale": lambda f, a: f[0].update(scale=-1.0),
+        "range": lambda f, a: f[0].update(low=5.0, high=1.0),
+        "name": lambda f, a: f[1].update(name=f[0]["name"]),
+        "window": lambda f, a: a["0:ring"].__setitem__(3, np.nan),
+        "fields": lambda f, a: f[0].pop("seen"),
+        "arrays": lambda f, a: a.__setitem__("7:ring", np.zeros(100)),
+        "parameters": lambda f, a: f[0]["forecaster"].update(params=persist.encode(
+            [getattr(streamrnn.RecurrentForecaster(hidden_size=4), p) for p in persist._param_names(
+                streamrnn.RecurrentForecaster)])),
+    }
+    for what, change in cases.items():
+        with pytest.raises(persist.StateError):
+            persist.loads(forged(change))
