@@ -106,14 +106,17 @@ def main(argv=None):
                     help="exit with status 1 if more than this share of the events was dead-lettered (a run "
                          "that predicts nothing always does)")
     task = run.add_argument_group("task")
-    task.add_argument("--task", required=True, choices=["regress", "classify", "forecast"])
-    task.add_argument("--target", required=True, help="the field to predict")
+    task.add_argument("--task", required=True, choices=["regress", "classify", "forecast", "anomaly"])
+    task.add_argument("--target", default=None, help="the field to predict (every task but anomaly)")
     task.add_argument("--features", default=None, help="comma-separated numeric fields (default: all others)")
     task.add_argument("--categorical", default=None, help="comma-separated categorical fields")
     task.add_argument("--horizon", type=int, default=1, help="forecast: steps per prediction")
     task.add_argument("--proba", default="top-3", metavar="{none,all,top-K}",
                       help="classify: the class probabilities written beside the label (default: the top 3)")
     task.add_argument("--metric", default=None, help="river.metrics class (default MAE, or Accuracy)")
+    task.add_argument("--threshold", type=float, default=None,
+                      help="anomaly: the score of an alert (default 0.25: a tail probability of 1e-4)")
+    task.add_argument("--alerts", default=None, metavar="URI", help="anomaly: where the alerts go too")
     keyed = run.add_argument_group("one model per key (scale out by starting the same command N times)")
     keyed.add_argument("--key", default=None, metavar="FIELD",
                        help="one model per value of FIELD ('@key': the Kafka message key); the key is "

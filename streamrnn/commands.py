@@ -15,6 +15,20 @@ class UsageError(ValueError):
     """A setting the user can fix: reported as one line, exit status 2."""
 
 
+def _detector(args):
+    """``--task anomaly``'s model: the detector takes the forecaster's network settings."""
+    import streamrnn
+
+    unused = [flag for flag, value, default in (("--num-layers", args.num_layers, 1), ("--optimizer", args.optimizer,
+              "adam"), ("--update-every", args.update_every, 1), ("--embedding-size", args.embedding_size, None))
+              if value != default]
+    if unused:
+        raise UsageError(f"{', '.join(unused)}: not a setting of --task anomaly's detector")
+    params = dict(cell=args.cell, hidden_size=args.hidden_size, truncation=args.truncation, dtype=args.dtype,
+                  seed=args.seed)
+    return streamrnn.RecurrentAnomalyDetector(**params, **({} if args.lr is None else {"lr": args.lr}))
+
+
 def build_model(task, args):
     import streamrnn
 
@@ -29,9 +43,9 @@ def build_model(task, args):
             raise UsageError("--ngram-order is for --task classify (the n-gram rows add to a softmax)")
         params.update(ngram_order=args.ngram_order, ngram_buckets=args.ngram_buckets, ngram_lr=args.ngram_lr)
     cls = {"regress": streamrnn.RecurrentRegressor, "classify": streamrnn.RecurrentClassifier,
-           "forecast": streamrnn.RecurrentForecaster}[task]
+           "forecast": streamrnn.RecurrentForecaster, "anomaly": None}[task]
     try:
-        return cls(**params)
+        return _detector(args) if task == "anomaly" else cls(**params)
     except ValueError as e:
         raise UsageError(str(e)) from None
 
@@ -43,6 +57,10 @@ def build_metric(task, name, text=False):
 
     from . import metrics as own
 
+    if task == "anomaly":  # no labels to score against
+        if name:
+            raise UsageError("--task anomaly has no labels to score: leave out --metric")
+        return None
     default = ("BitsPerSymbol" if text else "Accuracy") if task == "classify" else "MAE"
     name = name or default
     cls = getattr(own, name, None) if name in own.__all__ else getattr(metrics, name, None)
@@ -75,7 +93,8 @@ def _check_exactly_once(args, timeout_ms):
 
     if not args.source.startswith("kafka://"):
         raise UsageError("--guarantee exactly-once needs a Kafka source (its offsets commit in the transaction)")
-    outputs = [("--sink", args.sink)] + ([("--dead-letter", args.dead_letter)] if args.dead_letter else [])
+    outputs = [(flag, uri) for flag, uri in (("--sink", args.sink), ("--dead-letter", args.dead_letter),
+                                              ("--alerts", args.alerts)) if uri]
     servers = parse_kafka_uri(args.source)[0]
     for flag, uri in outputs:
         if not uri.startswith("kafka://") and uri not in ("null:", "null"):
@@ -143,6 +162,8 @@ def cmd_run(args):
     failure = runner.failure(args.max_dead_letter_ratio)
     if args.log_format == "json":
         summary = runner.status()
+        if args.task == "anomaly":
+            summary["alerts"] = runner.alerts_out
         summary.update(failure=failure, truncated_dead_letters=runner.truncated_dead_letters,
                        refused_state_records=len(getattr(runner, "rejected", [])))
         if runner.transaction is not None:
@@ -153,6 +174,8 @@ def cmd_run(args):
         print(json.dumps({"summary": summary}), file=sys.stderr)
         return 1 if failure or not stats.balanced else 0
     print(stats.summary(runner.metric_report()), file=sys.stderr)
+    if args.task == "anomaly":
+        print(f"alerts: {runner.alerts_out:,} events scored {runner.threshold:g} or more", file=sys.stderr)
     report = runner.dead_letter_report()
     if report:
         print(report, file=sys.stderr)
@@ -213,7 +236,7 @@ def _wait_for_brokers(args):
     with one line naming it (the clients would retry for 30 s, then fail with a traceback)."""
     from connectors.kafka import parse_kafka_uri, wait_for_broker
 
-    uris = [u for u in (args.source, args.sink, args.dead_letter) if u and u.startswith("kafka://")]
+    uris = [u for u in (args.source, args.sink, args.dead_letter, args.alerts) if u and u.startswith("kafka://")]
     for servers in dict.fromkeys(parse_kafka_uri(u)[0] for u in uris):
         def say():
             print(f"streamrnn: waiting up to {args.broker_wait:g} s for a Kafka broker at {servers}", file=sys.stderr)
@@ -243,6 +266,18 @@ def _reset(args):
           file=sys.stderr)
 
 
+def _check_task(args):
+    if args.task == "anomaly":
+        if args.target is not None:
+            raise UsageError("--task anomaly scores whole events: every numeric field is a feature; leave out --target")
+        if args.threshold is not None and not 0.0 < args.threshold <= 1.0:
+            raise UsageError(f"--threshold must be in (0, 1], got {args.threshold:g}")
+    elif args.target is None:
+        raise UsageError(f"--task {args.task} needs --target, the field to predict")
+    elif args.threshold is not None or args.alerts:
+        raise UsageError("--threshold and --alerts are for --task anomaly")
+
+
 def _build_run(args):
     """The runner of ``streamrnn run`` and what to close after it, in order."""
     from connectors import open_sink, open_source
@@ -261,6 +296,7 @@ def _build_run(args):
         options[k] = v
     if args.checkpoint_interval is None:  # output waits for the commit under exactly-once, as in Kafka Streams
         args.checkpoint_interval = 1.0 if args.guarantee == "exactly-once" else 30.0
+    _check_task(args)
     if args.reset:
         _reset(args)
     model = build_model(args.task, args)  # settings errors first: before a connector opens
@@ -279,14 +315,14 @@ def _build_run(args):
                          timestamp_field=args.timestamp, speed=args.speed, kafka_client_name=client, **kafka_kw)
     sink = open_sink(args.sink, client_options=options, append=_resumes(args), kafka_client_name=client,
                      transaction=transaction)
-    dead = (open_sink(args.dead_letter, client_options=options, append=True, kafka_client_name=client,
-                      transaction=transaction) if args.dead_letter else None)
+    dead, alerts = (open_sink(uri, client_options=options, append=True, kafka_client_name=client,
+                              transaction=transaction) if uri else None for uri in (args.dead_letter, args.alerts))
     common = dict(task=args.task, target=args.target, features=_csv_list(args.features),
                   categorical=_csv_list(args.categorical), timestamp_field=args.timestamp, dead_letter=dead,
                   metric=metric, checkpoint_every=args.checkpoint_every,
                   checkpoint_interval=args.checkpoint_interval, max_message_bytes=args.max_message_bytes,
                   horizon=args.horizon, progress=not args.quiet and sys.stderr.isatty(), transaction=transaction,
-                  proba=args.proba, status_every=args.status_every,
+                  proba=args.proba, status_every=args.status_every, threshold=args.threshold, alerts=alerts,
                   # no terminal for a progress bar (a service's log): a status line now and then
                   on_status=None if args.quiet or sys.stderr.isatty() or not args.status_every
                   else functools.partial(_print_status, args.log_format == "json"))
@@ -299,7 +335,7 @@ def _build_run(args):
                              max_hot_models=args.max_hot_models, state_key=key, **common)
     else:
         runner = Runner(source, sink, model, checkpoint_path=args.checkpoint, state_key=key, **common)
-    closers = [c.close for c in (sink, dead, source, store, transaction) if c is not None]
+    closers = [c.close for c in (sink, dead, alerts, source, store, transaction) if c is not None]
     return runner, closers
 
 

@@ -92,7 +92,7 @@ class KeyedRunner(Runner):
             self._save()  # into the open transaction, committed with the offsets of every partition
             self._commit_transaction(parts)
         else:
-            self.sink.flush()
+            self.flush_sinks()
             self._save([tp for tp in parts if tp in self.partitions])
         for tp in parts:
             self.partitions.pop(tp, None)
@@ -103,9 +103,7 @@ class KeyedRunner(Runner):
             self._save()  # the changelog records join the transaction of the predictions
             self._commit_transaction()
             return
-        self.sink.flush()
-        if self.dead_letter is not None:
-            self.dead_letter.flush()
+        self.flush_sinks()
         self._save()
         try:
             self.source.commit({tp: off for tp, off in self.positions.items() if tp in self.partitions})

@@ -15,7 +15,7 @@ from .errors import BadInput
 log = logging.getLogger(__name__)
 LOOK_AT = 200  # events whose categorical values are looked at for the warnings below
 
-TASKS = ("regress", "classify", "forecast")
+TASKS = ("regress", "classify", "forecast", "anomaly")
 
 
 class BadRecord(BadInput):
@@ -95,17 +95,24 @@ class RecordReader:
                         self._looked)
 
     def read(self, record: dict):
-        if self.target not in record or record[self.target] is None:
+        if self.task == "anomaly":  # no target: the event itself is what is scored
+            y = None
+        elif self.target not in record or record[self.target] is None:
             raise BadRecord(f"missing target field {self.target!r}")
-        raw_y = record[self.target]
+        else:
+            y = self._target(record[self.target])
+        return self._features(record), y
+
+    def _target(self, raw_y):
         if self.task == "classify":
             if isinstance(raw_y, (dict, list)):
                 raise BadRecord(f"target {self.target!r} is not a label: {type(raw_y).__name__}")
             if isinstance(raw_y, float) and not math.isfinite(raw_y):
                 raise BadRecord(f"target {self.target!r} is not finite")
-            y = raw_y
-        else:
-            y = _number(raw_y, f"target {self.target!r}")
+            return raw_y
+        return _number(raw_y, f"target {self.target!r}")
+
+    def _features(self, record):
         x = {}
         if self.features or self.categorical:
             for name in self.features:
@@ -120,7 +127,7 @@ class RecordReader:
                     x[name] = str(v)
             if self.timestamp_field is not None:
                 self._timestamp(record, x)
-            return x, y
+            return x
         for name, v in record.items():
             if name in self.exclude or v is None:
                 continue
@@ -140,4 +147,4 @@ class RecordReader:
         if self.timestamp_field is not None:
             self._timestamp(record, x)
         self._looked += 1
-        return x, y
+        return x

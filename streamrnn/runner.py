@@ -97,13 +97,16 @@ class Runner(RunReport):
     transaction
         Exactly-once output: a :class:`connectors.transaction.Transaction` that the Kafka sinks
         write into, committed with the consumed offsets at every checkpoint.
+    threshold, alerts
+        Anomaly task: the score at which an event is an alert (its record says ``"alert": true``),
+        and a sink that gets the records of the alerts too.
     """
 
     def __init__(self, source: Source, sink: Sink, model, task: str, target: str, features=None,
                  categorical=None, key_field=None, timestamp_field=None, dead_letter: Sink | None = None,
                  metric=None, checkpoint_path=None, checkpoint_every=10_000, checkpoint_interval=30.0,
                  max_message_bytes=1_000_000, horizon=1, progress=False, state_key=None, transaction=None,
-                 proba="top-3", on_status=None, status_every=10.0):
+                 proba="top-3", on_status=None, status_every=10.0, threshold=None, alerts: Sink | None = None):
         self.source = source
         self.sink = sink
         self.model = model
@@ -113,6 +116,13 @@ class Runner(RunReport):
         self.key_field = key_field
         self.timestamp_field = timestamp_field
         self.dead_letter = dead_letter
+        self.alerts = alerts
+        self.threshold = threshold
+        self.alerts_out = 0  # events at or above the threshold, this run
+        if task == "anomaly" and threshold is None:
+            from .detector import DEFAULT_THRESHOLD
+
+            self.threshold = DEFAULT_THRESHOLD
         self.metric = metric
         # the metric of persistence (or the majority label) on the same events, printed beside it;
         # None once it no longer covers the same events (resumed from a checkpoint without it)
@@ -179,9 +189,7 @@ class Runner(RunReport):
         if self.transaction is not None:
             self._commit_transaction()
             return
-        self.sink.flush()
-        if self.dead_letter is not None:
-            self.dead_letter.flush()
+        self.flush_sinks()
         if self.checkpoint_path:
             self._write_checkpoint()
         # offsets last: what is committed is always covered by the saved model
@@ -192,6 +200,12 @@ class Runner(RunReport):
                 raise
             log.warning("offset commit failed (%r); the checkpoint covers the positions", e)
         self._checkpointed()
+
+    def flush_sinks(self):
+        """Flush the predictions, the dead letters and the alerts."""
+        for sink in (self.sink, self.dead_letter, self.alerts):
+            if sink is not None:
+                sink.flush()
 
     def _checkpointed(self):
         """Start counting the events and seconds to the next checkpoint."""
@@ -258,6 +272,12 @@ class Runner(RunReport):
     def _predict_and_learn(self, model, series, x, y):
         """Predict, then learn; a prediction that is not finite is refused before the model learns
         (so the model is as it was) and the event dead-lettered."""
+        if self.task == "anomaly":
+            score = model.score_one(x)
+            if not math.isfinite(score):
+                raise NonFinitePrediction("the model gave a non-finite score")
+            model.learn_one(x)
+            return score, {}
         if self.task == "forecast":
             forecast = model.forecast(self.horizon, self._future_xs(x, series))
             if not all(math.isfinite(v) for v in forecast):
@@ -320,7 +340,9 @@ class Runner(RunReport):
             self.metric.update(y, self._proba if self._metric_takes_proba else y_pred)
         if self.baseline is not None:  # scored on the events the metric scores, learns from all
             self.baseline.update(series, y, score=y_pred is not None)
-        out = {"source": event.position, "prediction": y_pred, "y": y}
+        alert = self.task == "anomaly" and y_pred >= self.threshold
+        out = ({"source": event.position, "score": y_pred, "alert": alert} if self.task == "anomaly" else
+               {"source": event.position, "prediction": y_pred, "y": y})
         out.update(extra)
         if self.key_field is not None:
             out["key"] = record.get(self.key_field)
@@ -328,6 +350,10 @@ class Runner(RunReport):
             out["timestamp"] = record.get(self.timestamp_field)
         self.sink.write(out, key=event.key, headers=event.headers or None)
         self.stats.predictions_out += 1
+        if alert:
+            self.alerts_out += 1
+            if self.alerts is not None:
+                self.alerts.write(out, key=event.key, headers=event.headers or None)
         return out
 
     # ---------------------------------------------------------------- models and lag
@@ -412,9 +438,7 @@ class Runner(RunReport):
             elif failed:
                 # a bug, not bad input: what was written goes out (at-least-once), but no checkpoint
                 # claims the events since the last one, so a restart processes them again
-                self.sink.flush()
-                if self.dead_letter is not None:
-                    self.dead_letter.flush()
+                self.flush_sinks()
             else:
                 self.checkpoint()
             if bar is not None:
