@@ -131,3 +131,24 @@ def test_the_command_line_writes_scores_and_alerts(tmp_path):
     alerted = [json.loads(line) for line in alerts.read_text().splitlines()]
     assert len(records) == 1500 and alerted == [r for r in records if r["alert"]]
     assert f"alerts: {len(alerted):,} events scored 0.25 or more" in result.stderr
+
+
+def test_alerts_to_a_kafka_topic_commit_with_the_scores_under_exactly_once(kafka_bootstrap, tmp_path):
+    from kafka_util import consume_all, create_topic, produce, records, unique
+
+    path = _csv(tmp_path / "m.csv", n=1400)
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    src = create_topic(kafka_bootstrap, unique("in"))
+    produce(kafka_bootstrap, src, [json.dumps({**r, "latency": float(r["latency"])}).encode() for r in rows])
+    scores, alerts = unique("scores"), unique("alerts")
+    result = subprocess.run([sys.executable, "-m", "streamrnn.cli", "run", "--source", f"kafka://{kafka_bootstrap}/{src}",
+                             "--sink", f"kafka://{kafka_bootstrap}/{scores}", "--alerts",
+                             f"kafka://{kafka_bootstrap}/{alerts}", "--task", "anomaly", "--features", "latency",
+                             "--group", unique("g"), "--idle-timeout", "8", "--guarantee", "exactly-once", "--quiet"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    scored = records(consume_all(kafka_bootstrap, scores))
+    alerted = records(consume_all(kafka_bootstrap, alerts))
+    assert len(scored) == 1400
+    assert alerted == [r for r in scored if r["alert"]] and 900 in {int(r["source"].rsplit("/", 1)[1]) for r in alerted}
