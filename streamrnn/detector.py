@@ -154,6 +154,11 @@ class RecurrentAnomalyDetector(river_base.AnomalyDetector):
     def _is_stochastic(self):
         return True
 
+    @property
+    def n_skipped_updates(self) -> int:
+        """Updates the forecasters skipped because a loss or a gradient was not finite."""
+        return sum(f.forecaster.n_skipped_updates for f in self._features.values())
+
     def _template(self):
         return RecurrentForecaster(cell=self.cell, hidden_size=self.hidden_size, truncation=self.truncation,
                                    lr=self.lr, dtype=self.dtype, seed=self.seed)

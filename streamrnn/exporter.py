@@ -8,6 +8,7 @@ server's thread: counting costs the event loop nothing. Served with ``prometheus
 ``streamrnn_events_in_total``                      events read from the source
 ``streamrnn_predictions_total``                    predictions written
 ``streamrnn_dead_lettered_total{reason}``          events dead-lettered, by reason (this run)
+``streamrnn_alerts_total``                         anomaly task: events scored at the threshold or above (this run)
 ``streamrnn_metric{metric}``                       the running metric of the predictions
 ``streamrnn_baseline_metric{metric,baseline}``     the baseline's, on the same events
 ``streamrnn_skipped_updates``                      updates skipped (a loss or gradient not finite)
@@ -39,6 +40,9 @@ class RunCollector:
         for reason, n in list(r.dead_reasons.items()):  # list(): one step under the GIL
             dead.add_metric([reason], n)
         yield dead
+        if r.task == "anomaly":
+            yield CounterMetricFamily("streamrnn_alerts", "Events scored at the threshold or above (this run)",
+                                      value=r.alerts_out)
         if r.metric is not None and s.predictions_out:
             name = type(r.metric).__name__
             g = GaugeMetricFamily("streamrnn_metric", "The running metric of the predictions", labels=["metric"])

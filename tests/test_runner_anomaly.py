@@ -152,3 +152,13 @@ def test_alerts_to_a_kafka_topic_commit_with_the_scores_under_exactly_once(kafka
     alerted = records(consume_all(kafka_bootstrap, alerts))
     assert len(scored) == 1400
     assert alerted == [r for r in scored if r["alert"]] and 900 in {int(r["source"].rsplit("/", 1)[1]) for r in alerted}
+
+
+def test_the_metrics_exporter_counts_the_alerts(tmp_path):
+    from streamrnn.exporter import RunCollector
+
+    runner = _runner(_csv(tmp_path / "m.csv"), ListSink())
+    runner.run(handle_signals=False)
+    samples = {s.name: s.value for family in RunCollector(runner).collect() for s in family.samples}
+    assert runner.alerts_out >= 2 and samples["streamrnn_alerts_total"] == runner.alerts_out
+    assert samples["streamrnn_predictions_total"] == 1500 and samples["streamrnn_skipped_updates"] == 0
