@@ -29,20 +29,41 @@ DECADES = 16.0
 DEFAULT_THRESHOLD = 4.0 / DECADES
 
 
+class _Window:
+    """The last ``size`` values of a quantity, in arrival order and sorted
+    (:mod:`streamrnn.kernels.tail`)."""
+
+    def __init__(self, size):
+        self.ring = np.zeros(size)
+        self.ordered = np.zeros(size)
+        self.counts = np.zeros(2, dtype=np.int64)  # filled, next slot
+
+    @property
+    def filled(self) -> int:
+        return int(self.counts[0])
+
+    def restore(self, ring, filled, at):
+        self.ring[:] = ring
+        self.ordered[:filled] = np.sort(ring[:filled])
+        self.counts[:] = (filled, at)
+
+
 class _Feature:
-    """What the detector keeps of one numeric feature: the forecaster of its next value, the
-    last ``window`` scaled errors (:mod:`streamrnn.kernels.tail`), the running mean absolute
-    error that scales them, and the range of the values seen."""
+    """What the detector keeps of one numeric feature: the forecaster of its next value, its last
+    ``window`` scaled errors and the running mean absolute error that scales them, the range of
+    the values seen, and how long the value has stayed the same (with the lengths of the last
+    ``window`` such runs)."""
 
     def __init__(self, forecaster, window):
         self.forecaster = forecaster
-        self.ring = np.zeros(window)
-        self.ordered = np.zeros(window)
-        self.counts = np.zeros(2, dtype=np.int64)
+        self.errors = _Window(window)
+        self.runs = _Window(window)
         self.scale = 0.0
         self.seen = 0
         self.low = math.inf
         self.high = -math.inf
+        self.last = None  # the last value
+        self.run = 0  # events in a row it has had that value
 
 
 class RecurrentAnomalyDetector(river_base.AnomalyDetector):
@@ -57,8 +78,10 @@ class RecurrentAnomalyDetector(river_base.AnomalyDetector):
     value is the tail probability `p` of its error among those: the share at least as large, and
     beyond their `tail_quantile` an exponential tail fitted to the excesses (peaks over threshold),
     so an error larger than any seen still gets a graded score. A value outside the range seen
-    so far by more than `range_tolerance` of that range scores 1. The score of an event is the
-    largest of its features'.
+    so far by more than `range_tolerance` of that range scores 1. A value that repeats the last one
+    is also scored by how rare so long a run of one value has been (a stuck sensor predicts
+    itself too well for its errors to tell). The score of an event is the largest of its
+    features'.
 
     Scores are calibrated: the score is `-log10(p) / 16`, capped at 1, so on a stream the model
     predicts as well as before, `P(score >= s)` is about `10 ** (-16 s)` whatever the stream's
@@ -164,7 +187,8 @@ class RecurrentAnomalyDetector(river_base.AnomalyDetector):
                                    lr=self.lr, dtype=self.dtype, seed=self.seed)
 
     # ---------------------------------------------------------------- the state format
-    _FEATURE_FIELDS = {"name", "forecaster", "filled", "at", "scale", "seen", "low", "high"}
+    _FEATURE_FIELDS = {"name", "forecaster", "filled", "at", "scale", "seen", "low", "high", "last", "run",
+                       "runs_filled", "runs_at"}
 
     def _state_parts(self, parts_of):
         """The header fields and arrays :mod:`streamrnn.persist` writes: per feature, its
@@ -173,11 +197,25 @@ class RecurrentAnomalyDetector(river_base.AnomalyDetector):
         features, arrays = [], []
         for k, (name, f) in enumerate(self._features.items()):
             fields, own = parts_of(f.forecaster)
-            features.append({"name": name, "forecaster": fields, "filled": int(f.counts[0]), "at": int(f.counts[1]),
-                             "scale": f.scale, "seen": f.seen, "low": f.low if f.seen else None,
-                             "high": f.high if f.seen else None})
-            arrays += [(f"{k}:ring", f.ring)] + [(f"{k}:{a}", v) for a, v in own]
+            features.append({"name": name, "forecaster": fields, "filled": f.errors.filled,
+                             "at": int(f.errors.counts[1]), "scale": f.scale, "seen": f.seen,
+                             "low": f.low if f.seen else None, "high": f.high if f.seen else None,
+                             "last": f.last, "run": f.run, "runs_filled": f.runs.filled,
+                             "runs_at": int(f.runs.counts[1])})
+            arrays += [(f"{k}:ring", f.errors.ring), (f"{k}:runs", f.runs.ring)] + [(f"{k}:{a}", v) for a, v in own]
         return {"features": features}, arrays
+
+    def _window_from(self, where, ring, filled, at) -> _Window:
+        """A window restored from its saved ring and counters, checked."""
+        if not (type(filled) is int and type(at) is int and 0 <= filled <= self.window and 0 <= at < self.window
+                and (filled == self.window or at == filled)):
+            raise ValueError(f"{where}: bad counters")
+        if ring is None or ring.dtype != np.float64 or ring.shape != (self.window,) or not (
+                np.isfinite(ring).all() and ring.min() >= 0):
+            raise ValueError(f"{where}: bad window")
+        window = _Window(self.window)
+        window.restore(ring, filled, at)
+        return window
 
     def _restore_parts(self, state, arrays: dict, model_from):
         """Rebuild the features from what :meth:`_state_parts` wrote, every field checked
@@ -188,37 +226,33 @@ class RecurrentAnomalyDetector(river_base.AnomalyDetector):
         for k, item in enumerate(state["features"]):
             if type(item) is not dict or set(item) != self._FEATURE_FIELDS:
                 raise ValueError(f"feature {k}: bad fields")
-            name, filled, at, seen = item["name"], item["filled"], item["at"], item["seen"]
+            name, seen, run, last = item["name"], item["seen"], item["run"], item["last"]
             if type(name) is not str or name in features:
                 raise ValueError(f"feature {k}: bad or repeated name")
-            if not (type(filled) is int and type(at) is int and type(seen) is int and 0 <= filled <= self.window
-                    and 0 <= at < self.window and (filled == self.window or at == filled)
-                    and 0 <= seen and filled <= max(seen - 1, 0)):
-                raise ValueError(f"feature {name[:40]!r}: bad counters")
+            where = f"feature {name[:40]!r}"
+            errors = self._window_from(f"{where}, errors", arrays.get(f"{k}:ring"), item["filled"], item["at"])
+            runs = self._window_from(f"{where}, runs", arrays.get(f"{k}:runs"), item["runs_filled"], item["runs_at"])
+            if not (type(seen) is int and type(run) is int and errors.filled <= max(seen - 1, 0)
+                    and runs.filled < max(seen, 1) and 0 <= run <= seen and (run == 0) == (seen == 0)):
+                raise ValueError(f"{where}: bad counters")
             scale, low, high = item["scale"], item["low"], item["high"]
             if type(scale) is not float or not (math.isfinite(scale) and scale >= 0):
-                raise ValueError(f"feature {name[:40]!r}: bad scale")
+                raise ValueError(f"{where}: bad scale")
             if seen == 0:
-                if low is not None or high is not None:
-                    raise ValueError(f"feature {name[:40]!r}: a range before any value")
-            elif not (type(low) is float and type(high) is float and math.isfinite(low) and math.isfinite(high)
-                      and low <= high):
-                raise ValueError(f"feature {name[:40]!r}: bad range")
-            ring = arrays.get(f"{k}:ring")
-            if ring is None or ring.dtype != np.float64 or ring.shape != (self.window,) or not (
-                    np.isfinite(ring).all() and ring.min() >= 0):
-                raise ValueError(f"feature {name[:40]!r}: bad error window")
+                if low is not None or high is not None or last is not None:
+                    raise ValueError(f"{where}: a range before any value")
+            elif not (type(low) is float and type(high) is float and type(last) is float and math.isfinite(low)
+                      and math.isfinite(high) and low <= last <= high):
+                raise ValueError(f"{where}: bad range")
             prefix = f"{k}:"
-            own = {a[len(prefix):]: v for a, v in arrays.items() if a.startswith(prefix) and a != f"{k}:ring"}
+            own = {a[len(prefix):]: v for a, v in arrays.items()
+                   if a.startswith(prefix) and a not in (f"{k}:ring", f"{k}:runs")}
             forecaster = model_from(item["forecaster"], own)
             if type(forecaster) is not RecurrentForecaster or forecaster._get_params() != template:
-                raise ValueError(f"feature {name[:40]!r}: the forecaster has other parameters than the detector's")
-            used |= {f"{k}:ring"} | {prefix + a for a in own}
+                raise ValueError(f"{where}: the forecaster has other parameters than the detector's")
+            used |= {f"{k}:ring", f"{k}:runs"} | {prefix + a for a in own}
             f = _Feature(forecaster, self.window)
-            f.ring[:] = ring
-            f.ordered[:filled] = np.sort(ring[:filled])
-            f.counts[:] = (filled, at)
-            f.scale, f.seen = scale, seen
+            f.errors, f.runs, f.scale, f.seen, f.run, f.last = errors, runs, scale, seen, run, last
             if seen:
                 f.low, f.high = low, high
             features[name] = f
@@ -257,7 +291,11 @@ class RecurrentAnomalyDetector(river_base.AnomalyDetector):
                 return 1.0
         error = abs(value - f.forecaster.forecast(1, None if context is None else [context])[0])
         raw = error / f.scale if f.scale > 0 else 0.0
-        log_p = tail.log10_tail(f.ordered, int(f.counts[0]), self.tail_quantile, raw)
+        log_p = tail.log10_tail(f.errors.ordered, f.errors.filled, self.tail_quantile, raw)
+        if value == f.last and f.runs.filled >= ROBUST_AFTER:
+            # a value that stops moving: how rare so long a run of it has been (a stuck sensor
+            # predicts itself too well for its errors to tell)
+            log_p = min(log_p, tail.log10_tail(f.runs.ordered, f.runs.filled, self.tail_quantile, f.run + 1.0))
         return min(-log_p / DECADES, 1.0)
 
     def score_one(self, x: dict) -> float:
@@ -282,14 +320,7 @@ class RecurrentAnomalyDetector(river_base.AnomalyDetector):
             if f.seen:
                 error = errors[name]
                 raw = error / f.scale if f.scale > 0 else 0.0
-                n = int(f.counts[0])
-                if n >= ROBUST_AFTER:
-                    # an error enters the distribution capped at CAP times its tail quantile: a
-                    # burst of anomalies barely stretches the tail (the next ones would look
-                    # normal), while a lasting change still raises the quantile, CAP-fold every
-                    # (1 - tail_quantile) * window events
-                    raw = tail.capped(f.ordered, n, self.tail_quantile, raw, CAP)
-                tail.push(f.ring, f.ordered, f.counts, raw)
+                self._keep(f.errors, raw)
                 # the mean absolute error, over about the last thousand events once it has fifty,
                 # each error counted up to SCALE_CLIP times the mean: a spike barely moves it, a
                 # lasting change moves it tenfold in about 800 events
@@ -297,6 +328,21 @@ class RecurrentAnomalyDetector(river_base.AnomalyDetector):
                     f.scale = 0.999 * f.scale + 0.001 * min(error, SCALE_CLIP * f.scale)
                 else:
                     f.scale = (f.scale * (f.seen - 1) + error) / f.seen
+            if value == f.last:
+                f.run += 1
+            else:
+                if f.run:
+                    self._keep(f.runs, float(f.run))
+                f.last, f.run = value, 1
             f.forecaster.learn_one(value, context)
             f.low, f.high = min(f.low, value), max(f.high, value)
             f.seen += 1
+
+    def _keep(self, window: _Window, value):
+        n = window.filled
+        if n >= ROBUST_AFTER:
+            # a value enters the distribution capped at CAP times its tail quantile: a burst of
+            # anomalies barely stretches the tail (the next ones would look normal), while a
+            # lasting change still raises the quantile, CAP-fold every (1 - tail_quantile) * window
+            value = tail.capped(window.ordered, n, self.tail_quantile, value, CAP)
+        tail.push(window.ring, window.ordered, window.counts, value)

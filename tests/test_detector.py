@@ -73,7 +73,7 @@ def _seasonal(n, rng):
     return 10 + 3 * np.sin(2 * np.pi * t / 48) + 0.3 * rng.normal(size=n)
 
 
-@pytest.mark.parametrize("kind", ["spike", "level shift", "variance burst", "pattern break"])
+@pytest.mark.parametrize("kind", ["spike", "level shift", "variance burst", "pattern break", "stuck sensor"])
 def test_each_kind_of_anomaly_scores_above_the_normal_events(kind):
     rng = np.random.default_rng(2)
     v = _seasonal(4000, rng)
@@ -85,8 +85,10 @@ def test_each_kind_of_anomaly_scores_above_the_normal_events(kind):
         v[at:] += 2.0
     elif kind == "variance burst":
         v[at:at + length] += 1.5 * rng.normal(size=length)
-    else:  # the cycle turns upside down
+    elif kind == "pattern break":  # the cycle turns upside down
         v[at:] = 20 - v[at:]
+    else:  # the sensor reports its last value again and again
+        v[at:at + length] = v[at - 1]
     scores = _scores(streamrnn.RecurrentAnomalyDetector(seed=0), v)
     normal = scores[500:at]
     assert scores[at:at + length].max() > np.quantile(normal, 0.99)
@@ -259,6 +261,9 @@ def test_the_state_format_round_trips_and_refuses_forged_states(tmp_path):
         "range": lambda f, a: f[0].update(low=5.0, high=1.0),
         "name": lambda f, a: f[1].update(name=f[0]["name"]),
         "window": lambda f, a: a["0:ring"].__setitem__(3, np.nan),
+        "runs": lambda f, a: a["0:runs"].__setitem__(0, -1.0),
+        "run": lambda f, a: f[0].update(run=f[0]["seen"] + 1),
+        "last": lambda f, a: f[0].update(last=f[0]["high"] + 1.0),
         "fields": lambda f, a: f[0].pop("seen"),
         "arrays": lambda f, a: a.__setitem__("7:ring", np.zeros(100)),
         "parameters": lambda f, a: f[0]["forecaster"].update(params=persist.encode(
