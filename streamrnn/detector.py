@@ -26,7 +26,8 @@ SCALE_CLIP = 4.0
 DECADES = 16.0
 # The threshold the runner alerts at by default: a tail probability of 1e-4 (one normal event in
 # ten thousand, on every stream).
-DEFAULT_THRESHOLD = 4.0 / DECADES
+ALARM_DECADES = 4.0
+DEFAULT_THRESHOLD = ALARM_DECADES / DECADES
 
 
 class _Window:
@@ -294,8 +295,11 @@ class RecurrentAnomalyDetector(river_base.AnomalyDetector):
         log_p = tail.log10_tail(f.errors.ordered, f.errors.filled, self.tail_quantile, raw)
         if value == f.last and f.runs.filled >= ROBUST_AFTER:
             # a value that stops moving: how rare so long a run of it has been (a stuck sensor
-            # predicts itself too well for its errors to tell)
-            log_p = min(log_p, tail.log10_tail(f.runs.ordered, f.runs.filled, self.tail_quantile, f.run + 1.0))
+            # predicts itself too well for its errors to tell), at the event where the run becomes
+            # an alert; its later events say nothing new
+            run_p = tail.log10_tail(f.runs.ordered, f.runs.filled, self.tail_quantile, f.run + 1.0)
+            if tail.log10_tail(f.runs.ordered, f.runs.filled, self.tail_quantile, float(f.run)) > -ALARM_DECADES:
+                log_p = min(log_p, run_p)
         return min(-log_p / DECADES, 1.0)
 
     def score_one(self, x: dict) -> float:
