@@ -25,15 +25,30 @@ def _lower_bound(ordered, n, value):
 
 
 @kernel
+def _upper_bound(ordered, n, value):
+    """The first index of ``ordered[:n]`` whose value is above ``value``."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ordered[mid] <= value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@kernel
 def push(ring, ordered, counts, value):
-    """Add ``value``; once ``N`` are kept, the oldest leaves."""
+    """Add ``value``; once ``N`` are kept, the oldest leaves. Equal values leave from the end of
+    their run and join at it, so a window of mostly equal values (the run lengths of a series
+    that never repeats itself) moves nothing."""
     n, at, cap = counts[0], counts[1], ring.shape[0]
     if n == cap:  # take the oldest out of the sorted copy
-        k = _lower_bound(ordered, n, ring[at])
+        k = _upper_bound(ordered, n, ring[at]) - 1
         for j in range(k, n - 1):
             ordered[j] = ordered[j + 1]
         n -= 1
-    k = _lower_bound(ordered, n, value)
+    k = _upper_bound(ordered, n, value)
     for j in range(n, k, -1):
         ordered[j] = ordered[j - 1]
     ordered[k] = value
