@@ -28,7 +28,8 @@ import streamrnn
 from streamrnn.encoder import calendar as _calendar
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from quality_data import Series, all_series, read_csv  # noqa: E402
+from quality_data import Series, all_series, classic_series, read_csv  # noqa: E402
+import horizons  # noqa: E402
 
 
 class Persistence:
@@ -279,9 +280,29 @@ def main(argv=None):
     ap.add_argument("--time-column", default="timestamp", help="'' for none")
     ap.add_argument("--features", default="", help="comma-separated exogenous columns")
     ap.add_argument("--cells", default="lstm", help="comma-separated cells of the streamrnn rows (e.g. lstm,mingru)")
+    ap.add_argument("--set", choices=("sensors", "classic", "held-out"), default="sensors",
+                    help="sensors: NAB, ETT, AirlinePassengers (one step, and multi-step on three); classic: the "
+                         "short classic series kept for tuning, held-out: those kept aside (one step, h=1..12 "
+                         "and 90%% intervals, with statsforecast's AutoARIMA/AutoETS as a reference)")
+    ap.add_argument("--no-reference", action="store_true", help="without statsforecast (slow)")
+    ap.add_argument("--no-dates", action="store_true", help="classic sets: streamrnn sees no dates")
     ap.add_argument("--no-multistep", action="store_true")
     ap.add_argument("--only-multistep", action="store_true")
     args = ap.parse_args(argv)
+    if args.set != "sensors":
+        series = classic_series(held_out=args.set == "held-out")
+        start = time.perf_counter()
+        if not args.only_multistep:
+            summarise(run(series, BASELINES + streamrnn_models("lstm")[:1]))
+        if not args.no_multistep:
+            for H in (12, 24):
+                chosen = [s for s in series if H == 12 or len(s.values) >= 1000]
+                if chosen:
+                    print(f"\nh = 1..{H}")
+                    table = horizons.run(chosen, H, references=not args.no_reference, with_dates=not args.no_dates)
+                    horizons.summarise(table, H, f"{args.set}, h = 1..{H}")
+        print(f"\ntotal {time.perf_counter() - start:.0f} s")
+        return
     if args.csv:
         series = [read_csv(args.csv, args.value_column, args.time_column or None,
                            [c for c in args.features.split(",") if c])]

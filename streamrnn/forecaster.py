@@ -9,8 +9,10 @@ import math
 import numpy as np
 from river.time_series.base import Forecaster
 
+from . import seasonality as seasons
 from .errors import BadInput
 from .base import KERNELS, RecurrentEstimator
+from .kernels import classic
 from .kernels import engine as E
 from .kernels import shrink
 
@@ -37,6 +39,12 @@ GAP_STEP = 0.05
 # Contexts of the experts' errors.
 REGULAR, AFTER_LONG_GAP = 0, 1
 
+# Residuals kept per horizon for the prediction intervals.
+INTERVAL_RING = 48
+# Values seen at which the seasonal periods are decided from the calendar (the typical gap between
+# events is known after two) and then, where the calendar says nothing, from the autocorrelation.
+CALENDAR_CHECKPOINT = 3
+
 # Input columns 0 and 1 of a forecaster: the previous value of the series and its last change.
 Y_LAG = "__y_lag__"
 D_LAG = "__y_change__"
@@ -57,6 +65,19 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
     or a step toward a running median of the series (which wins on spiky series, where a jump is
     followed by a return). When `x` carries a datetime, steps after an unusually long gap between
     events are judged apart, since after a long silence the last value says less.
+
+    Classic forecasters compete with the network, per horizon 1..`horizon`: persistence, a damped
+    trend, and per seasonal period the seasonal naive forecast (alone and with a seasonal drift)
+    and damped Holt-Winters, the trend, drift and Holt-Winters ones also on the logs of the series
+    while it is positive (growth in percent, a season whose amplitude follows the level). Every
+    horizon forecasts with its own expert of lowest recent absolute error; the network's experts
+    compete at the first step, the classic ones at every step. The seasonal periods come from
+    `seasonality`, or else from the calendar when `x` carries dates (monthly data: 12, quarterly: 4,
+    weekly: 52, daily: 7, hourly: 24 and 168, a step that divides a day: a day), or else from the
+    autocorrelation of the first values (up to 768), where a period must stand out of the noise.
+
+    When the inputs of the forecast steps `xs` carry dates, each step is forecast for its date (so
+    many steps ahead of the last value learned), not for its position in `xs`.
 
     Parameters
     ----------
@@ -92,6 +113,12 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
     shrinkage
         Forecast with the expert of lowest recent absolute error (see above) instead of the
         network's change as it is.
+    seasonality
+        The seasonal period in steps, or a list of up to two; `0` or `[]` for none; `None` (the
+        default) to find them (see above).
+    horizon
+        The horizons the experts are scored for (1 to `horizon`); farther steps forecast with the
+        expert of the last one.
     dtype
         `"float32"` (the default: twice the vector lanes and half the memory traffic) or
         `"float64"`.
@@ -106,11 +133,25 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
     >>> from river import datasets, evaluate, metrics
     >>> import streamrnn
 
-    >>> model = streamrnn.RecurrentForecaster(hidden_size=16, seed=42)
-    >>> evaluate.evaluate(datasets.AirlinePassengers(), model, metrics.MAE(), horizon=3)
-    +1 MAE: 38.162...
-    +2 MAE: 43.53...
-    +3 MAE: 48.28...
+    >>> import statistics
+    >>> from river import time_series
+
+    The mean absolute error over the next 12 months, beside River's Holt-Winters:
+
+    >>> model = streamrnn.RecurrentForecaster(seed=42)
+    >>> evaluate.evaluate(datasets.AirlinePassengers(), model, metrics.MAE(), horizon=12,
+    ...                   agg_func=statistics.mean)
+    mean(MAE): 19.67...
+
+    >>> holt_winters = time_series.HoltWinters(alpha=0.3, beta=0.1, gamma=0.6, seasonality=12)
+    >>> evaluate.evaluate(datasets.AirlinePassengers(), holt_winters, metrics.MAE(), horizon=12,
+    ...                   agg_func=statistics.mean)
+    mean(MAE): 27.18...
+
+    90% prediction intervals for the next three months:
+
+    >>> [(round(lo), round(hi)) for lo, hi in model.forecast_interval(3, coverage=0.9)]
+    [(408, 448), (384, 436), (434, 514)]
 
     """
 
@@ -130,9 +171,16 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         differencing: bool = True,
         shrinkage: bool = True,
         embedding_size: int | None = None,
+        seasonality: int | list | None = None,
+        horizon: int = 12,
         dtype: str = "float32",
         seed: int | None = None,
     ):
+        self.seasonality = seasonality
+        self.horizon = horizon
+        self._fixed_periods = _check_seasonality(seasonality)
+        if not (isinstance(horizon, int) and not isinstance(horizon, bool) and 1 <= horizon <= 1000):
+            raise ValueError(f"horizon must be an integer from 1 to 1000, got {horizon!r}")
         super().__init__(
             cell=cell,
             hidden_size=hidden_size,
@@ -165,23 +213,55 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         self._categorical += [False, False]
         self._last_y: float | None = None
         self._last_change: float | None = None
+        # the classic experts (with shrinkage and differencing; see kernels.classic), and the
+        # first values of the series while the periods may still change (they are replayed then)
+        self._bank = None
+        self._values = None
+
+    @property
+    def _classic(self) -> bool:
+        return self.differencing and self.shrinkage
+
+    @property
+    def periods(self) -> list[int]:
+        """The seasonal periods the classic experts use (given, or found so far)."""
+        if self._bank is None:
+            return list(self._fixed_periods or [])
+        return [int(self._bank[classic.PERIOD0 + i]) for i in range(int(self._bank[classic.N_PERIODS]))]
 
     @classmethod
     def _unit_test_params(cls):
         yield {"cell": "lstm", "hidden_size": 8, "seed": 1}
         yield {"cell": "gru", "hidden_size": 8, "truncation": 4, "update_every": 2, "seed": 1}
         yield {"cell": "rnn", "hidden_size": 8, "num_layers": 2, "seed": 1}
+        yield {"cell": "lstm", "hidden_size": 8, "seasonality": [3, 7], "horizon": 4, "seed": 1}
 
     def __getstate__(self):
         state = super().__getstate__()
+        state.pop("_fixed_periods", None)  # (follows from the parameters)
         state["_shrink_err"] = self._shrink_err.tobytes()  # raw bytes: an array's pickle header is 150 more
+        if self._bank is not None:
+            state["_bank"] = self._bank.tobytes()
+        if self._values is not None:
+            state["_values"] = self._values[:self._seen()].tobytes()
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        self._fixed_periods = _check_seasonality(self.seasonality)
         self._shrink_err = np.frombuffer(self._shrink_err, dtype=np.float64).reshape(2, N_EXPERTS).copy()
+        if self._bank is not None:
+            self._bank = np.frombuffer(self._bank, dtype=np.float64).copy()
+        if self._values is not None:
+            values = np.frombuffer(self._values, dtype=np.float64)
+            self._values = np.zeros(seasons.DETECTION_VALUES)
+            self._values[:values.shape[0]] = values
 
-    _STATE_ARRAYS = {**RecurrentEstimator._STATE_ARRAYS, "_shrink_err": np.float64}
+    _STATE_ARRAYS = {**RecurrentEstimator._STATE_ARRAYS, "_shrink_err": np.float64, "_bank": np.float64,
+                     "_values": np.float64}
+
+    def _seen(self) -> int:
+        return 0 if self._bank is None else int(self._bank[classic.SEEN])
 
     def _check_state(self, state):
         super()._check_state(state)
@@ -202,6 +282,22 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
             raise ValueError("bad _level_deviation")
         if state["_features"].get(Y_LAG) != 0 or state["_features"].get(D_LAG) != 1:
             raise ValueError("the lag inputs are not the first two")
+        bank, values = state["_bank"], state["_values"]
+        if bank is None:
+            if values is not None or (self._classic and state["_last_y"] is not None):
+                raise ValueError("classic experts missing")
+            return
+        if not self._classic:
+            raise ValueError("classic experts without shrinkage")
+        periods = classic.check_bank(bank, self.horizon, INTERVAL_RING)
+        if self._fixed_periods is not None and periods != self._fixed_periods:
+            raise ValueError("classic experts of other periods than the seasonality")
+        seen = int(bank[classic.SEEN])
+        if values is not None and not (self._fixed_periods is None and values.shape == (seen,)
+                                       and seen <= seasons.DETECTION_VALUES and np.isfinite(values).all()):
+            raise ValueError("bad first values")
+        if values is None and self._fixed_periods is None and seen <= seasons.DETECTION_VALUES:
+            raise ValueError("first values missing")
 
     def _inputs(self, x: dict | None, y_lag, change) -> dict:
         if x is not None and not isinstance(x, dict):
@@ -228,11 +324,15 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
     def learn_one(self, y: float, x: dict | None = None) -> None:
         y = self._check_target(y)
         when = _event_time(x)
+        issued = math.nan  # the network's one-step forecast of y, if it was the one issued
         if self.differencing:
             if self._last_y is not None:
                 change = y - self._last_y
                 self._learn_encoded(x, self._last_y, self._last_change, change)
-                self._judge_experts(change, self._context(when))
+                context = self._context(when)
+                if self._classic and self._network_first(context):
+                    issued = self._last_y + self._network_change(self._expert(context))
+                self._judge_experts(change, context)
                 self._last_change = change
         else:
             self._learn_encoded(x, self._last_y, self._last_change, y)
@@ -240,6 +340,52 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
                 self._last_change = y - self._last_y
         self._follow(y, when)
         self._last_y = y
+        if self._classic:
+            self._observe(y, issued)
+
+    def _observe(self, y, issued):
+        """The classic experts learn ``y``; the periods are decided at the checkpoints."""
+        if self._bank is None:
+            self._bank = classic.new_bank(self.horizon, INTERVAL_RING, self._fixed_periods or [])
+            if self._fixed_periods is None:
+                self._values = np.zeros(seasons.DETECTION_VALUES)
+        classic.observe(self._bank, y, issued)
+        if self._values is None:
+            return
+        n = self._seen()
+        self._values[n - 1] = y
+        if n == CALENDAR_CHECKPOINT or n in seasons.CHECKPOINTS:
+            periods = seasons.calendar_periods(self._gap)
+            if periods is None and n in seasons.CHECKPOINTS:
+                periods = seasons.autocorrelation_periods(self._values[:n])
+            if periods is not None and periods != self.periods:
+                self._bank = classic.new_bank(self.horizon, INTERVAL_RING, periods)
+                for v in self._values[:n]:  # (the network's part in past forecasts is not replayed)
+                    classic.observe(self._bank, v, math.nan)
+        if n >= seasons.DETECTION_VALUES:
+            self._values = None
+
+    def _network_change(self, k) -> float:
+        """The change expert ``k`` of the network's forecast from the last value (its prediction
+        of the last learned step, made before it learned it)."""
+        if k >= len(SHRINK_WEIGHTS):
+            return float(LEVEL_BLENDS[k - len(SHRINK_WEIGHTS)] * (self._level - self._last_y))
+        return float(SHRINK_WEIGHTS[k] * E.last_output(self._mem, self._meta, self._scratch))
+
+    def _network_first(self, context) -> bool:
+        """Whether the network's experts, rather than the classic ones, forecast the next step:
+        whichever has the lower recent error (the same decayed sum over the same steps), the
+        network by the classic experts' margin over persistence."""
+        if self._bank is None:
+            return True
+        if context == AFTER_LONG_GAP and self._shrink_seen[context] >= SHRINK_WARMUP:
+            return True  # the classic experts are not judged apart after long gaps
+        if self._expert(context) == 0:  # the network's persistence: the classic experts' first
+            return False
+        network = self._shrink_err[REGULAR, self._shrink_best[REGULAR]]
+        scored = max(self._seen() - 1, 1)
+        return (network < classic.first_error(self._bank, True)
+                and network < classic.first_error(self._bank, False) * (1.0 - classic.MARGIN / math.sqrt(scored)))
 
     def _judge_experts(self, change, context):
         toward = self._level - self._last_y
@@ -303,13 +449,84 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
             for x in xs or ():
                 probe._encode(x, 0.0, 0.0, learn=False)
             return [self._last_y if self._last_y is not None else 0.0] * horizon
+        if self._classic:
+            return self._forecast_experts(horizon, xs)[0]
+        return self._network_forecast(horizon, xs, 1.0)
+
+    def _forecast_experts(self, horizon, xs):
+        """The forecasts and how many steps ahead each is."""
+        steps = self._steps_ahead(horizon, xs)
+        out = np.empty(horizon)
+        classic.predict(self._bank, steps, out)
+        forecasts = [float(v) for v in out]
+        context = self._context(_event_time(xs[0]) if xs else None)
+        first = steps[0] == 1 or context == AFTER_LONG_GAP  # (a long gap: the network's experts' case)
+        for x in list(xs or [])[1 if first else 0:]:
+            self._encode(x, 0.0, 0.0, learn=False)  # refused as the network would refuse it
+        if first:
+            # the network's one-step forecast, also when it is not the one issued: its forward is
+            # then on offer to learn_one, which would compute it anyway
+            k = self._expert(context)
+            weight = float(SHRINK_WEIGHTS[k]) if k < len(SHRINK_WEIGHTS) else 0.0
+            network = self._network_forecast(1, [xs[0]] if xs else None, weight)[0]
+            if self._network_first(context):
+                forecasts[0] = network if k < len(SHRINK_WEIGHTS) else float(
+                    self._last_y + LEVEL_BLENDS[k - len(SHRINK_WEIGHTS)] * (self._level - self._last_y))
+        return forecasts, steps
+
+    def _steps_ahead(self, horizon, xs) -> np.ndarray:
+        """How many steps after the last value learned each forecast is for: from the dates of
+        ``xs`` when they carry increasing ones, else 1 to ``horizon``."""
+        steps = np.arange(1, horizon + 1)
+        if not xs or self._last_time is None or not self._gap:
+            return steps
+        times = [_event_time(x) for x in xs]
+        if any(t is None for t in times) or any(b <= a for a, b in zip([self._last_time] + times, times)):
+            return steps
+        days = self._gap / 86400.0
+        if 25 <= days <= 100:  # months and quarters are not all the same length: count months
+            months = round(days / 30.44)
+            last = _EPOCH + dt.timedelta(seconds=self._last_time)
+            for i, t in enumerate(times):
+                when = _EPOCH + dt.timedelta(seconds=t)
+                steps[i] = max(1, round(((when.year - last.year) * 12 + when.month - last.month) / months))
+        else:
+            for i, t in enumerate(times):
+                steps[i] = max(1, round((t - self._last_time) / self._gap))
+        return steps
+
+    def forecast_interval(self, horizon: int, coverage: float = 0.9, xs: list[dict] | None = None) -> list:
+        """``(lower, upper)`` per step: the forecast widened by the ``coverage`` quantile of that
+        horizon's recent absolute errors (split-conformal, over the last INTERVAL_RING forecasts
+        issued), or of their ratios to the forecast while the series is positive, whichever is
+        narrower (errors that scale with the level, in a series that grows, make ratios the
+        calibrated ones). Unbounded until a few errors are known."""
+        if not (isinstance(coverage, (int, float)) and 0 < coverage < 1):
+            raise ValueError(f"coverage must be between 0 and 1, got {coverage!r}")
+        if not self._classic:
+            raise ValueError("forecast_interval needs differencing=True and shrinkage=True")
+        forecasts = self.forecast(horizon, xs)
+        if horizon <= 0:
+            return []
+        if self._cfg is None:
+            return [(-math.inf, math.inf)] * horizon
+        steps = self._steps_ahead(horizon, xs)
+        raw = np.empty(horizon)
+        classic.interval_radius(self._bank, steps, float(coverage), False, raw)
+        ratio = np.full(horizon, np.inf)
+        if self._bank[classic.POSITIVE] == 1.0:
+            classic.interval_radius(self._bank, steps, float(coverage), True, ratio)
+        out = []
+        for f, r, q in zip(forecasts, raw, ratio):
+            lower, upper = (f - r, f + r) if math.isfinite(r) else (-math.inf, math.inf)
+            if f > 0 and math.isfinite(q) and f * (math.exp(min(q, 700.0)) - math.exp(-q)) < upper - lower:
+                lower, upper = f * math.exp(-q), f * math.exp(q)
+            out.append((lower, upper))
+        return out
+
+    def _network_forecast(self, horizon, xs, weight) -> list:
+        """The network rolled forward from its state, its changes scaled by ``weight``."""
         level = self._last_y if self._last_y is not None else 0.0
-        weight = 1.0
-        if self.differencing and self.shrinkage:
-            k = self._expert(self._context(_event_time(xs[0]) if xs else None))
-            if k >= len(SHRINK_WEIGHTS):  # a step toward the robust level, the same for every horizon
-                return [float(level + LEVEL_BLENDS[k - len(SHRINK_WEIGHTS)] * (self._level - level))] * horizon
-            weight = float(SHRINK_WEIGHTS[k])
         if horizon == 1:  # nothing to feed back: one prediction from the current state
             self._encode(xs[0] if xs else None, self._last_y, self._last_change, learn=False)
             out = float(KERNELS[self.dtype].predict_event(self._mem, self._meta, self._scratch))
@@ -330,6 +547,20 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         E.rollout(self._mem, self._meta, self._scratch, X, present, tokens, 0, 1 if self.differencing else -1,
                   float(level), weight, out)
         return [float(v) for v in out]
+
+
+def _check_seasonality(seasonality) -> list | None:
+    """The periods ``seasonality`` gives (None: to be found)."""
+    if seasonality is None:
+        return None
+    periods = [seasonality] if not isinstance(seasonality, (list, tuple)) else list(seasonality)
+    if periods == [0]:
+        periods = []
+    if not (len(periods) <= classic.MAX_PERIODS and all(
+            isinstance(m, int) and not isinstance(m, bool) and 2 <= m <= seasons.LONGEST for m in periods)):
+        raise ValueError(f"seasonality must be None, 0, a period from 2 to {seasons.LONGEST} or a list of up "
+                         f"to {classic.MAX_PERIODS}, got {seasonality!r}")
+    return periods
 
 
 _EPOCH = dt.datetime(1970, 1, 1)

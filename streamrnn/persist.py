@@ -384,7 +384,8 @@ def _model_from(fields, arrays):
         raise StateError(f"{cls.__name__} parameters do not match its constructor")
     params = dict(zip(names, values))
     for k, v in params.items():
-        if v is not None and type(v) not in (bool, int, float, str):
+        if v is not None and type(v) not in (bool, int, float, str) and not (
+                type(v) is list and len(v) <= 8 and all(type(e) is int for e in v)):  # (a forecaster's periods)
             raise StateError(f"parameter {k!r} has type {type(v).__name__}")
     try:
         model = cls(**params)
