@@ -141,7 +141,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
     >>> model = streamrnn.RecurrentForecaster(seed=42)
     >>> evaluate.evaluate(datasets.AirlinePassengers(), model, metrics.MAE(), horizon=12,
     ...                   agg_func=statistics.mean)
-    mean(MAE): 19.67...
+    mean(MAE): 19.42...
 
     >>> holt_winters = time_series.HoltWinters(alpha=0.3, beta=0.1, gamma=0.6, seasonality=12)
     >>> evaluate.evaluate(datasets.AirlinePassengers(), holt_winters, metrics.MAE(), horizon=12,
@@ -324,14 +324,15 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
     def learn_one(self, y: float, x: dict | None = None) -> None:
         y = self._check_target(y)
         when = _event_time(x)
-        issued = math.nan  # the network's one-step forecast of y, if it was the one issued
+        network, issued = math.nan, False  # the network's one-step forecast of y; whether it was issued
         if self.differencing:
             if self._last_y is not None:
                 change = y - self._last_y
                 self._learn_encoded(x, self._last_y, self._last_change, change)
                 context = self._context(when)
-                if self._classic and self._network_first(context):
-                    issued = self._last_y + self._network_change(self._expert(context))
+                if self._classic:
+                    network = self._last_y + self._network_change(self._expert(context))
+                    issued = self._network_first(context)
                 self._judge_experts(change, context)
                 self._last_change = change
         else:
@@ -341,15 +342,15 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         self._follow(y, when)
         self._last_y = y
         if self._classic:
-            self._observe(y, issued)
+            self._observe(y, network, issued)
 
-    def _observe(self, y, issued):
+    def _observe(self, y, network, issued):
         """The classic experts learn ``y``; the periods are decided at the checkpoints."""
         if self._bank is None:
             self._bank = classic.new_bank(self.horizon, INTERVAL_RING, self._fixed_periods or [])
             if self._fixed_periods is None:
                 self._values = np.zeros(seasons.DETECTION_VALUES)
-        classic.observe(self._bank, y, issued)
+        classic.observe(self._bank, y, network, issued)
         if self._values is None:
             return
         n = self._seen()
@@ -361,7 +362,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
             if periods is not None and periods != self.periods:
                 self._bank = classic.new_bank(self.horizon, INTERVAL_RING, periods)
                 for v in self._values[:n]:  # (the network's part in past forecasts is not replayed)
-                    classic.observe(self._bank, v, math.nan)
+                    classic.observe(self._bank, v, math.nan, False)
         if n >= seasons.DETECTION_VALUES:
             self._values = None
 
@@ -373,19 +374,14 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         return float(SHRINK_WEIGHTS[k] * E.last_output(self._mem, self._meta, self._scratch))
 
     def _network_first(self, context) -> bool:
-        """Whether the network's experts, rather than the classic ones, forecast the next step:
-        whichever has the lower recent error (the same decayed sum over the same steps), the
-        network by the classic experts' margin over persistence."""
+        """Whether the network's experts, rather than the classic ones, forecast the next step
+        (see ``classic.network_first``); after a long gap, the network's experts once they have
+        seen enough of them (the classic experts do not judge those steps apart)."""
         if self._bank is None:
             return True
         if context == AFTER_LONG_GAP and self._shrink_seen[context] >= SHRINK_WARMUP:
-            return True  # the classic experts are not judged apart after long gaps
-        if self._expert(context) == 0:  # the network's persistence: the classic experts' first
-            return False
-        network = self._shrink_err[REGULAR, self._shrink_best[REGULAR]]
-        scored = max(self._seen() - 1, 1)
-        return (network < classic.first_error(self._bank, True)
-                and network < classic.first_error(self._bank, False) * (1.0 - classic.MARGIN / math.sqrt(scored)))
+            return True
+        return bool(classic.network_first(self._bank))
 
     def _judge_experts(self, change, context):
         toward = self._level - self._last_y
@@ -476,9 +472,10 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
 
     def _steps_ahead(self, horizon, xs) -> np.ndarray:
         """How many steps after the last value learned each forecast is for: from the dates of
-        ``xs`` when they carry increasing ones, else 1 to ``horizon``."""
+        ``xs`` when they carry increasing ones and the series comes at a regular calendar step
+        (on an irregular one a longer gap is not a step more), else 1 to ``horizon``."""
         steps = np.arange(1, horizon + 1)
-        if not xs or self._last_time is None or not self._gap:
+        if not xs or self._last_time is None or seasons.calendar_periods(self._gap) is None:
             return steps
         times = [_event_time(x) for x in xs]
         if any(t is None for t in times) or any(b <= a for a, b in zip([self._last_time] + times, times)):
@@ -517,7 +514,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         if self._bank[classic.POSITIVE] == 1.0:
             classic.interval_radius(self._bank, steps, float(coverage), True, ratio)
         out = []
-        for f, r, q in zip(forecasts, raw, ratio):
+        for f, r, q in zip(forecasts, raw.tolist(), ratio.tolist()):
             lower, upper = (f - r, f + r) if math.isfinite(r) else (-math.inf, math.inf)
             if f > 0 and math.isfinite(q) and f * (math.exp(min(q, 700.0)) - math.exp(-q)) < upper - lower:
                 lower, upper = f * math.exp(-q), f * math.exp(q)
@@ -554,7 +551,7 @@ def _check_seasonality(seasonality) -> list | None:
     if seasonality is None:
         return None
     periods = [seasonality] if not isinstance(seasonality, (list, tuple)) else list(seasonality)
-    if periods == [0]:
+    if seasonality == 0 and not isinstance(seasonality, bool):
         periods = []
     if not (len(periods) <= classic.MAX_PERIODS and all(
             isinstance(m, int) and not isinstance(m, bool) and 2 <= m <= seasons.LONGEST for m in periods)):

@@ -24,14 +24,13 @@ LONGEST = 1000
 CHECKPOINTS = (48, 96, 192, 384, 768)
 DETECTION_VALUES = CHECKPOINTS[-1]
 # a period is a lag with at least this many seasons seen ...
-MIN_SEASONS = 3
+MIN_SEASONS = 4
 # ... whose autocorrelation is a local peak that rises above the trough before it by more than
-# this, and more than NOISE_BAND / sqrt(n) (white noise's autocorrelations have a standard
-# deviation of about 1 / sqrt(n)); and where the changes over the lag are smaller than
+# this, and more than NOISE_BAND standard errors of the autocorrelation at that lag; and where the changes over the lag are smaller than
 # SEASONAL_SPREAD of those over half of it (a season's half-period changes are its largest; a
 # random walk's grow with the lag, an autoregression's stay the same)
 MIN_CORRELATION = 0.3
-NOISE_BAND = 4.0
+NOISE_BAND = 2.0
 SEASONAL_SPREAD = 0.5
 
 
@@ -69,12 +68,14 @@ def autocorrelation_periods(values: np.ndarray) -> list[int]:
     if not var > 1e-12 * max(float(values @ values), 1e-300):
         return []
     acf = np.array([1.0] + [float(centred[:-lag] @ centred[lag:]) / var for lag in range(1, longest + 2)])
-    threshold = max(MIN_CORRELATION, NOISE_BAND / math.sqrt(n))
+    # Bartlett's standard error of the autocorrelation at each lag: a persistent series (a random
+    # walk, an autoregression near 1) has autocorrelations that wander far at long lags
+    spread = np.sqrt((1.0 + 2.0 * np.concatenate(([0.0], np.cumsum(acf[1:] ** 2)))) / n)
     rises = {}
     for lag in range(2, longest + 1):
         if acf[lag] >= acf[lag - 1] and acf[lag] >= acf[lag + 1]:
             rise = acf[lag] - acf[1:lag].min()
-            if rise > threshold and _spread(values, lag) < SEASONAL_SPREAD * _spread(values, lag // 2):
+            if rise > max(MIN_CORRELATION, NOISE_BAND * spread[lag - 1]) and _spread(values, lag) < SEASONAL_SPREAD * _spread(values, lag // 2):
                 rises[lag] = rise
     if not rises:
         return []
@@ -87,7 +88,7 @@ def autocorrelation_periods(values: np.ndarray) -> list[int]:
         if not near:
             continue
         peak = max(near, key=lambda k: acf[k])
-        if acf[peak] > threshold:
+        if acf[peak] > max(MIN_CORRELATION, NOISE_BAND * spread[peak - 1]):
             return [int(round(peak / j))]
     return [lag]
 

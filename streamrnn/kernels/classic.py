@@ -40,9 +40,11 @@ PERIOD_EXPERT_NAMES = ("seasonal naive", "seasonal naive + drift", "seasonal nai
 
 # scalars: the trend's level and slope (raw, log); the moving mean, and the decayed sums of the
 # products of successive deviations from it and of their squares; the same two for the changes;
-# per period: drift (raw, log)
+# the network's one-step forecast's decayed absolute error and its square sum of differences with
+# persistence's (see ``squares`` in offsets); per period: drift (raw, log)
 # and Holt-Winters' level and slope (raw, log)
-GLOBAL_SCALARS = 9
+GLOBAL_SCALARS = 11
+NETWORK_ERROR = 9
 # (the changes' correlation is taken within this: an AR(1) of changes at 1 is a runaway trend)
 MOMENTUM_BOUND = 0.9
 PERIOD_SCALARS = 6
@@ -51,15 +53,16 @@ TREND_ALPHA, TREND_BETA, TREND_PHI = 0.5, 0.05, 0.9
 WINTERS_ALPHA, WINTERS_BETA, WINTERS_GAMMA, WINTERS_PHI = 0.3, 0.05, 0.3, 0.98
 DRIFT_RATE = 0.1
 MEAN_RATE, REVERSION_DECAY = 0.05, 0.99
-# decay of the experts' error sums (as the network's experts: about the last hundred steps count)
-DECAY = 0.99
+# the experts' error sums decay as the network's experts' do: one forecaster compares the two
+from .shrink import DECAY  # noqa: E402
 # a horizon picks its own expert once this many of its forecasts were scored (before: the choice
 # of the horizon below it; horizon 1 before: persistence)
 WARMUP = 8
-# another expert than persistence is chosen only when its error is below persistence's by more than
-# MARGIN / sqrt(forecasts scored): on a short series, what beats persistence by a little over a
-# few steps usually did so by chance
-MARGIN = 1.0
+# another expert than persistence is chosen only when its mean absolute error is below
+# persistence's by more than SIGNIFICANCE standard errors of the mean difference (a
+# Diebold-Mariano test over the decayed sums): what beats persistence by a little over a few steps,
+# or on a spiky series where the differences are wild, usually did so by chance
+SIGNIFICANCE = 1.0
 # prediction intervals need this many residuals at a horizon (else: horizon 1's, widened)
 MIN_RESIDUALS = 4
 
@@ -73,8 +76,9 @@ def n_experts(n_periods):
 def offsets(horizons, ring, n_periods, period0, period1, history):
     """Starts of the bank's blocks: scalars, best expert per horizon, history ring, seasonal
     states (raw then log, per period), pending forecasts ``[origin mod H, h - 1, expert]`` (the last
-    column: the forecast issued), errors ``[h - 1, expert]``, residuals ``[raw|log, h - 1, slot]``;
-    and the end."""
+    column: the forecast issued), errors ``[h - 1, expert]`` (decayed sums of absolute errors),
+    squares ``[h - 1, expert]`` (decayed sums of the squared differences between persistence's
+    absolute error and the expert's), residuals ``[raw|log, h - 1, slot]``; and the end."""
     e = n_experts(n_periods)
     scalars = HEADER
     best = scalars + GLOBAL_SCALARS + PERIOD_SCALARS * n_periods
@@ -82,9 +86,10 @@ def offsets(horizons, ring, n_periods, period0, period1, history):
     seasonal = hist + history
     pending = seasonal + 2 * (period0 + period1)
     errors = pending + horizons * horizons * (e + 1)
-    residuals = errors + horizons * e
+    squares = errors + horizons * e
+    residuals = squares + horizons * e
     end = residuals + 2 * horizons * ring
-    return scalars, best, hist, seasonal, pending, errors, residuals, end
+    return scalars, best, hist, seasonal, pending, errors, squares, residuals, end
 
 
 def new_bank(horizons: int, ring: int, periods) -> np.ndarray:
@@ -120,7 +125,8 @@ def check_bank(bank: np.ndarray, horizons: int, ring: int) -> list:
     best = bank[o[1]:o[2]]
     if best.min(initial=0) < 0 or best.max(initial=0) >= n_experts(p):
         raise ValueError("bad best experts")
-    if bank[o[5]:o[6]].min(initial=0) < 0 or bank[o[6]:o[7]].min(initial=0) < 0:
+    sums = np.concatenate((bank[o[5]:o[8]], bank[o[0] + NETWORK_ERROR:o[0] + NETWORK_ERROR + 2]))  # errors to residuals
+    if sums.min(initial=0) < 0:
         raise ValueError("negative errors")
     return periods
 
@@ -134,7 +140,7 @@ def _damping(phi, h):
 @kernel
 def _forecast(bank, o, expert, t, h):
     """Expert ``expert``'s forecast ``h`` steps after origin ``t`` (the last value seen)."""
-    scalars, best, hist, seasonal, pending, errors, residuals, end = o
+    scalars, best, hist, seasonal, pending, errors, squares, residuals, end = o
     L = int(bank[HISTORY])
     last = bank[hist + t % L]
     positive = bank[POSITIVE] == 1.0
@@ -200,7 +206,7 @@ def _holt(bank, at, z, alpha, beta, phi):
 @kernel
 def _learn(bank, o, y, t):
     """Fold value ``y`` at time ``t`` into every expert's state."""
-    scalars, best, hist, seasonal, pending, errors, residuals, end = o
+    scalars, best, hist, seasonal, pending, errors, squares, residuals, end = o
     L = int(bank[HISTORY])
     if y <= 0.0:
         bank[POSITIVE] = 0.0
@@ -261,14 +267,29 @@ def _learn(bank, o, y, t):
 
 
 @kernel
-def observe(bank, y, issued_first):
+def _significant(persistence_error, error, squares, n):
+    """Whether an expert's decayed error sum ``error`` is below persistence's by more than
+    SIGNIFICANCE standard errors, ``squares`` being the decayed sum of the squared differences of
+    their absolute errors over the ``n`` steps scored."""
+    if n < WARMUP:
+        return False
+    weight = (1.0 - DECAY ** n) / (1.0 - DECAY)
+    weight2 = (1.0 - DECAY ** (2 * n)) / (1.0 - DECAY * DECAY)
+    mean = (persistence_error - error) / weight
+    variance = max(squares / weight - mean * mean, 0.0)
+    return mean > SIGNIFICANCE * math.sqrt(variance * weight2) / weight
+
+
+@kernel
+def observe(bank, y, network, network_issued):
     """Score the pending forecasts of ``y`` (the next value), learn it, pick each horizon's expert
-    and forecast from it. ``issued_first`` is the one-step forecast of ``y`` the forecaster
-    issued if it was not the classic experts' (NaN otherwise): its residual is the interval's."""
+    and forecast from it. ``network`` is the network's one-step forecast of ``y`` (NaN before it
+    has one), scored beside the experts'; with ``network_issued`` it was the forecast issued, whose
+    residual the intervals take."""
     H = int(bank[HORIZONS])
     R = int(bank[RING])
     o = offsets(H, R, int(bank[N_PERIODS]), int(bank[PERIOD0]), int(bank[PERIOD1]), int(bank[HISTORY]))
-    scalars, best, hist, seasonal, pending, errors, residuals, end = o
+    scalars, best, hist, seasonal, pending, errors, squares, residuals, end = o
     E = n_experts(int(bank[N_PERIODS]))
     t = int(bank[SEEN])  # this value's time
     positive = bank[POSITIVE] == 1.0 and y > 0.0
@@ -276,11 +297,20 @@ def observe(bank, y, issued_first):
         origin = t - h
         row = pending + ((origin % H) * H + h - 1) * (E + 1)
         err = errors + (h - 1) * E
+        sq = squares + (h - 1) * E
+        base = abs(y - bank[row])
         for e in range(E):
-            bank[err + e] = DECAY * bank[err + e] + abs(y - bank[row + e])
+            miss = abs(y - bank[row + e])
+            bank[err + e] = DECAY * bank[err + e] + miss
+            bank[sq + e] = DECAY * bank[sq + e] + (base - miss) ** 2
         issued = bank[row + E]
-        if h == 1 and not math.isnan(issued_first):
-            issued = issued_first
+        if h == 1:
+            miss = base if math.isnan(network) else abs(y - network)
+            at = scalars + NETWORK_ERROR
+            bank[at] = DECAY * bank[at] + miss
+            bank[at + 1] = DECAY * bank[at + 1] + (base - miss) ** 2
+            if network_issued and not math.isnan(network):
+                issued = network
         slot = origin % R
         bank[residuals + (h - 1) * R + slot] = abs(y - issued)
         if positive:
@@ -296,13 +326,26 @@ def observe(bank, y, issued_first):
             for e in range(1, E):
                 if bank[err + e] < bank[err + choice]:
                     choice = e
-            if bank[err + choice] >= bank[err] * (1.0 - MARGIN / math.sqrt(scored)):
+            if not _significant(bank[err], bank[err + choice], bank[squares + (h - 1) * E + choice], scored):
                 choice = 0
         bank[best + h - 1] = choice
         row = pending + ((t % H) * H + h - 1) * (E + 1)
         for e in range(E):
             bank[row + e] = _forecast(bank, o, e, t, h)
         bank[row + E] = bank[row + choice]
+
+
+@kernel
+def network_first(bank):
+    """Whether the network's one-step forecast has a lower recent error than the chosen classic
+    expert's, and significantly lower than persistence's."""
+    H = int(bank[HORIZONS])
+    o = offsets(H, int(bank[RING]), int(bank[N_PERIODS]), int(bank[PERIOD0]), int(bank[PERIOD1]),
+                int(bank[HISTORY]))
+    at = o[0] + NETWORK_ERROR
+    errors = o[5]
+    return bank[at] < bank[errors + int(bank[o[1]])] and _significant(
+        bank[errors], bank[at], bank[at + 1], int(bank[SEEN]) - 1)
 
 
 @kernel
@@ -325,16 +368,6 @@ def predict(bank, steps, out):
 
 
 @kernel
-def first_error(bank, chosen):
-    """The decayed error at horizon 1 of its chosen expert (with ``chosen``) or of persistence
-    (comparable with the network's experts': the same sum over the same steps)."""
-    H = int(bank[HORIZONS])
-    o = offsets(H, int(bank[RING]), int(bank[N_PERIODS]), int(bank[PERIOD0]), int(bank[PERIOD1]),
-                int(bank[HISTORY]))
-    return bank[o[5] + (int(bank[o[1]]) if chosen else PERSISTENCE)]
-
-
-@kernel
 def interval_radius(bank, steps, coverage, log_scale, out):
     """Per step ``steps[i]`` ahead: the conformal radius of a ``coverage`` interval around the issued
     forecast, from that horizon's residuals (raw, or logs with ``log_scale``); where a horizon has
@@ -344,11 +377,11 @@ def interval_radius(bank, steps, coverage, log_scale, out):
     R = int(bank[RING])
     o = offsets(H, R, int(bank[N_PERIODS]), int(bank[PERIOD0]), int(bank[PERIOD1]), int(bank[HISTORY]))
     t = int(bank[SEEN])
-    first = _radius(bank, o[6], R, H, 1, t, coverage, log_scale)
+    first = _radius(bank, o[7], R, H, 1, t, coverage, log_scale)
     for i in range(steps.shape[0]):
         s = steps[i]
         h = min(s, H)
-        radius = _radius(bank, o[6], R, H, h, t, coverage, log_scale)
+        radius = _radius(bank, o[7], R, H, h, t, coverage, log_scale)
         if math.isinf(radius):
             out[i] = first * math.sqrt(s)
         else:

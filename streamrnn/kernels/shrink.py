@@ -4,8 +4,10 @@ has the lowest recent absolute error."""
 from ._jit import kernel
 from .engine import last_output
 
-# Decay of the experts' error sums: about the last hundred steps count.
-DECAY = 0.99
+# Decay of the experts' error sums (of the classic experts' too, see classic): about the last two
+# hundred steps count. (0.99 let a trend expert that happened to lead on a spiky series for a few
+# steps be chosen at the worst moments.)
+DECAY = 0.995
 
 
 @kernel
