@@ -111,6 +111,8 @@ def main(argv=None):
     task.add_argument("--features", default=None, help="comma-separated numeric fields (default: all others)")
     task.add_argument("--categorical", default=None, help="comma-separated categorical fields")
     task.add_argument("--horizon", type=int, default=1, help="forecast: steps per prediction")
+    task.add_argument("--interval", type=float, default=None, metavar="COVERAGE",
+                      help="forecast: write a prediction interval of this coverage (e.g. 0.9) with each forecast")
     task.add_argument("--proba", default="top-3", metavar="{none,all,top-K}",
                       help="classify: the class probabilities written beside the label (default: the top 3)")
     task.add_argument("--metric", default=None, help="river.metrics class (default MAE, or Accuracy)")

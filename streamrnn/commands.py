@@ -276,6 +276,10 @@ def _check_task(args):
         raise UsageError(f"--task {args.task} needs --target, the field to predict")
     elif args.threshold is not None or args.alerts:
         raise UsageError("--threshold and --alerts are for --task anomaly")
+    if args.interval is not None and args.task != "forecast":
+        raise UsageError("--interval is for --task forecast")
+    if args.interval is not None and not 0.0 < args.interval < 1.0:
+        raise UsageError(f"--interval must be a coverage in (0, 1), e.g. 0.9; got {args.interval:g}")
 
 
 def _build_run(args):
@@ -323,6 +327,7 @@ def _build_run(args):
                   checkpoint_interval=args.checkpoint_interval, max_message_bytes=args.max_message_bytes,
                   horizon=args.horizon, progress=not args.quiet and sys.stderr.isatty(), transaction=transaction,
                   proba=args.proba, status_every=args.status_every, threshold=args.threshold, alerts=alerts,
+                  interval=args.interval,
                   # no terminal for a progress bar (a service's log): a status line now and then
                   on_status=None if args.quiet or sys.stderr.isatty() or not args.status_every
                   else functools.partial(_print_status, args.log_format == "json"))

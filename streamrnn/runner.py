@@ -100,13 +100,17 @@ class Runner(RunReport):
     threshold, alerts
         Anomaly task: the score at which an event is an alert (its record says ``"alert": true``),
         and a sink that gets the records of the alerts too.
+    interval
+        Forecast task: the coverage of the prediction interval each record carries, ``"interval"``:
+        ``[lower, upper]`` per step (null for an unbounded end); None for none.
     """
 
     def __init__(self, source: Source, sink: Sink, model, task: str, target: str, features=None,
                  categorical=None, key_field=None, timestamp_field=None, dead_letter: Sink | None = None,
                  metric=None, checkpoint_path=None, checkpoint_every=10_000, checkpoint_interval=30.0,
                  max_message_bytes=1_000_000, horizon=1, progress=False, state_key=None, transaction=None,
-                 proba="top-3", on_status=None, status_every=10.0, threshold=None, alerts: Sink | None = None):
+                 proba="top-3", on_status=None, status_every=10.0, threshold=None, alerts: Sink | None = None,
+                 interval=None):
         self.source = source
         self.sink = sink
         self.model = model
@@ -134,6 +138,7 @@ class Runner(RunReport):
         self.checkpoint_interval = checkpoint_interval
         self.max_message_bytes = max_message_bytes
         self.horizon = horizon
+        self.interval = interval
         self.progress = progress
         self.stats = RunStats()
         self.state_key = state_key  # HMAC key of the checkpoint, or None (checksummed only)
@@ -279,11 +284,16 @@ class Runner(RunReport):
             model.learn_one(x)
             return score, {}
         if self.task == "forecast":
-            forecast = model.forecast(self.horizon, self._future_xs(x, series))
+            xs = self._future_xs(x, series)
+            forecast = model.forecast(self.horizon, xs)
             if not all(math.isfinite(v) for v in forecast):
                 raise NonFinitePrediction("the model forecast a non-finite value")
+            extra = {"forecast": forecast} if self.horizon > 1 else {}
+            if self.interval:  # (JSON has no infinity: an unbounded end is null)
+                extra["interval"] = [[v if math.isfinite(v) else None for v in bounds]
+                                     for bounds in model.forecast_interval(self.horizon, self.interval, xs)]
             model.learn_one(y, x or None)
-            return forecast[0], {"forecast": forecast} if self.horizon > 1 else {}
+            return forecast[0], extra
         if self.task == "classify":
             proba = model.predict_proba_one(x)
             if not all(math.isfinite(p) for p in proba.values()):

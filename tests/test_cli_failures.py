@@ -437,3 +437,28 @@ def test_publish_copies_records_and_reports_what_it_skipped(tmp_path):
     assert len(records) == 20 and records[0]["kind"] == "a" and set(records[0]) == {"ts", "load", "kind", "temp"}
     none = cli("publish", "--source", f"file:{data}", "--sink", "null:", "--key", "sensor")
     assert none.returncode == 1 and "published 0 records" in none.stderr and "no field 'sensor' (20)" in none.stderr
+
+
+def test_forecasts_carry_their_prediction_intervals(tmp_path):
+    data = write_csv(tmp_path / "s.csv", n=300)
+    out = tmp_path / "out.jsonl"
+    result = cli("run", "--task", "forecast", "--hidden-size", "4", "--quiet", "--source", f"file:{data}",
+                 "--sink", f"file:{out}", "--target", "temp", "--horizon", "3", "--interval", "0.9")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert records[0]["interval"] == [[None, None]] * 3  # nothing known yet: unbounded
+    covered = 0
+    for r in records[100:]:
+        assert len(r["interval"]) == 3
+        (lo, hi), first = r["interval"][0], r["forecast"][0]
+        assert lo <= first <= hi
+        covered += lo <= r["y"] <= hi
+    assert 0.8 <= covered / len(records[100:]) <= 0.98
+    for flags, message in ((["--interval", "1.5"], "--interval must be a coverage in (0, 1)"),
+                           (["--interval", "0.9", "--task", "regress"], "--interval is for --task forecast")):
+        args = ["run", "--task", "forecast", "--hidden-size", "4", "--quiet", "--source", f"file:{data}",
+                "--sink", "null:", "--target", "temp", *flags]
+        if "regress" in flags:
+            args[2] = "regress"
+            args = args[:-2]
+        assert one_line_error(cli(*args)).startswith(f"streamrnn: error: {message}")
