@@ -3,7 +3,8 @@
     python examples/forecast_airline.py [--out airline.png]
 
 Each month is forecast before it is learned; the plot shows the series, the one-step forecasts of
-streamrnn's default forecaster and of persistence, and a 12-month forecast rolled out from the end.
+streamrnn's default forecaster and of persistence, and the next 12 months from the end with their
+90% prediction interval.
 """
 
 import argparse
@@ -36,11 +37,20 @@ def main():
         truth.append(y)
         model.learn_one(y, x)
         last = y
-    print(f"one step ahead: streamrnn {mae}, persistence {mae_persist}")
+    print(f"one step ahead: streamrnn {mae}, persistence {mae_persist}; seasonal period found: {model.periods}")
+    end = months[-1]
+    future = [end.replace(year=end.year + (end.month + k - 1) // 12, month=(end.month + k - 1) % 12 + 1)
+              for k in range(1, 13)]
+    xs = [{"month": when} for when in future]
+    ahead = model.forecast(12, xs)
+    bounds = model.forecast_interval(12, 0.9, xs)
     fig, ax = plt.subplots(figsize=(9, 4.5))
     ax.plot(months, truth, label="passengers", color="black", linewidth=1.5)
     ax.plot(months[1:], preds, label=f"streamrnn, one step ahead ({mae})", color="C0")
     ax.plot(months[1:], persist, label=f"persistence ({mae_persist})", color="C1", alpha=0.6, linestyle="--")
+    ax.plot(future, ahead, label="streamrnn, the next 12 months", color="C2")
+    ax.fill_between(future, [lo for lo, _ in bounds], [hi for _, hi in bounds], color="C2", alpha=0.2,
+                    label="90% prediction interval")
     ax.set_title("AirlinePassengers, learned online")
     ax.legend()
     fig.tight_layout()
