@@ -450,13 +450,17 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         return self._network_forecast(horizon, xs, 1.0)
 
     def _forecast_experts(self, horizon, xs):
-        """The forecasts and how many steps ahead each is."""
-        steps = self._steps_ahead(horizon, xs)
-        out = np.empty(horizon)
-        classic.predict(self._bank, steps, out)
-        forecasts = [float(v) for v in out]
-        context = self._context(_event_time(xs[0]) if xs else None)
-        first = steps[0] == 1 or context == AFTER_LONG_GAP  # (a long gap: the network's experts' case)
+        """The forecasts and how many steps ahead each is (None: 1 to ``horizon``)."""
+        when = _event_time(xs[0]) if xs else None
+        steps = self._steps_ahead(horizon, xs, when)
+        if steps is None and horizon == 1:  # the hot path: one step, no arrays
+            forecasts = [float(classic.first(self._bank))]
+        else:
+            out = np.empty(horizon)
+            classic.predict(self._bank, np.arange(1, horizon + 1) if steps is None else steps, out)
+            forecasts = out.tolist()
+        context = self._context(when)
+        first = steps is None or steps[0] == 1 or context == AFTER_LONG_GAP  # (a long gap: the network's case)
         for x in list(xs or [])[1 if first else 0:]:
             self._encode(x, 0.0, 0.0, learn=False)  # refused as the network would refuse it
         if first:
@@ -470,16 +474,16 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
                     self._last_y + LEVEL_BLENDS[k - len(SHRINK_WEIGHTS)] * (self._level - self._last_y))
         return forecasts, steps
 
-    def _steps_ahead(self, horizon, xs) -> np.ndarray:
+    def _steps_ahead(self, horizon, xs, when=None):
         """How many steps after the last value learned each forecast is for: from the dates of
         ``xs`` when they carry increasing ones and the series comes at a regular calendar step
-        (on an irregular one a longer gap is not a step more), else 1 to ``horizon``."""
-        steps = np.arange(1, horizon + 1)
-        if not xs or self._last_time is None or seasons.calendar_periods(self._gap) is None:
-            return steps
-        times = [_event_time(x) for x in xs]
+        (on an irregular one a longer gap is not a step more); None for 1 to ``horizon``."""
+        if not xs or self._last_time is None or when is None or seasons.calendar_periods(self._gap) is None:
+            return None
+        times = [when] + [_event_time(x) for x in list(xs)[1:]]
         if any(t is None for t in times) or any(b <= a for a, b in zip([self._last_time] + times, times)):
-            return steps
+            return None
+        steps = np.empty(horizon, dtype=np.int64)
         days = self._gap / 86400.0
         if 25 <= days <= 100:  # months and quarters are not all the same length: count months
             months = round(days / 30.44)
@@ -490,7 +494,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         else:
             for i, t in enumerate(times):
                 steps[i] = max(1, round((t - self._last_time) / self._gap))
-        return steps
+        return None if horizon == 1 and steps[0] == 1 else steps
 
     def forecast_interval(self, horizon: int, coverage: float = 0.9, xs: list[dict] | None = None) -> list:
         """``(lower, upper)`` per step: the forecast widened by the ``coverage`` quantile of that
@@ -507,7 +511,9 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
             return []
         if self._cfg is None:
             return [(-math.inf, math.inf)] * horizon
-        steps = self._steps_ahead(horizon, xs)
+        steps = self._steps_ahead(horizon, xs, _event_time(xs[0]) if xs else None)
+        if steps is None:
+            steps = np.arange(1, horizon + 1)
         raw = np.empty(horizon)
         classic.interval_radius(self._bank, steps, float(coverage), False, raw)
         ratio = np.full(horizon, np.inf)

@@ -137,6 +137,17 @@ def _damping(phi, h):
     return phi * (1.0 - phi ** h) / (1.0 - phi)
 
 
+# the damping of the fixed constants for the horizons a bank can have (a power per expert and
+# horizon on every event costs more than all the rest of a forecast)
+_TREND_DAMPING = np.cumsum(TREND_PHI ** np.arange(1, 1002))
+_WINTERS_DAMPING = np.cumsum(WINTERS_PHI ** np.arange(1, 1002))
+
+
+@kernel
+def _damped(table, phi, h):
+    return table[h - 1] if h <= table.shape[0] else _damping(phi, h)
+
+
 @kernel
 def _forecast(bank, o, expert, t, h):
     """Expert ``expert``'s forecast ``h`` steps after origin ``t`` (the last value seen)."""
@@ -147,11 +158,11 @@ def _forecast(bank, o, expert, t, h):
     if expert == PERSISTENCE:
         return last
     if expert == TREND:
-        return bank[scalars] + _damping(TREND_PHI, h) * bank[scalars + 1]
+        return bank[scalars] + _damped(_TREND_DAMPING, TREND_PHI, h) * bank[scalars + 1]
     if expert == TREND_LOG:
         if not positive:
             return last
-        return math.exp(bank[scalars + 2] + _damping(TREND_PHI, h) * bank[scalars + 3])
+        return math.exp(bank[scalars + 2] + _damped(_TREND_DAMPING, TREND_PHI, h) * bank[scalars + 3])
     if expert == REVERSION:
         return bank[scalars + 4] + _reversion(bank, scalars) ** h * (last - bank[scalars + 4])
     if expert == MOMENTUM:
@@ -181,8 +192,8 @@ def _forecast(bank, o, expert, t, h):
         return last + same_phase - bank[hist + (t - k * m) % L]
     start = seasonal + (0 if p == 0 else 2 * int(bank[PERIOD0]))
     if kind == WINTERS:
-        return bank[ps + 2] + _damping(WINTERS_PHI, h) * bank[ps + 3] + bank[start + (t + h) % m]
-    return math.exp(bank[ps + 4] + _damping(WINTERS_PHI, h) * bank[ps + 5] + bank[start + m + (t + h) % m])
+        return bank[ps + 2] + _damped(_WINTERS_DAMPING, WINTERS_PHI, h) * bank[ps + 3] + bank[start + (t + h) % m]
+    return math.exp(bank[ps + 4] + _damped(_WINTERS_DAMPING, WINTERS_PHI, h) * bank[ps + 5] + bank[start + m + (t + h) % m])
 
 
 @kernel
@@ -333,6 +344,17 @@ def observe(bank, y, network, network_issued):
         for e in range(E):
             bank[row + e] = _forecast(bank, o, e, t, h)
         bank[row + E] = bank[row + choice]
+
+
+@kernel
+def first(bank):
+    """The chosen expert's forecast of the next value."""
+    H = int(bank[HORIZONS])
+    o = offsets(H, int(bank[RING]), int(bank[N_PERIODS]), int(bank[PERIOD0]), int(bank[PERIOD1]),
+                int(bank[HISTORY]))
+    E = n_experts(int(bank[N_PERIODS]))
+    t = int(bank[SEEN]) - 1
+    return bank[o[4] + ((t % H) * H) * (E + 1) + E]
 
 
 @kernel
