@@ -4,11 +4,15 @@ One step ahead, prequentially (predict, then learn), on every series of ``qualit
 each model and its ratio to persistence (tomorrow = today), then the geometric mean of the ratios
 over all series. Baselines, all in the same run: persistence, seasonal naive (where a season is
 known: 12 for monthly, 24 for hourly, a day for NAB), River SNARIMAX, HoltWinters, and
-LinearRegression on 16 standardised lags (target standardised too). Multi-step forecasts
-(horizons 12 and 24) go through ``river.evaluate.evaluate`` on a few series.
+LinearRegression on 16 standardised lags (target standardised too). Then forecasts of h = 1..12
+(and 24 on the long classic series) and 90% intervals, every model in the same run (see
+``horizons.py``). ``--set classic`` and ``--set held-out`` run the short classic series (monthly,
+quarterly, weekly, yearly) instead; the held-out ones were never looked at while tuning.
 
     python benchmarks/bench_quality.py                 # all series (< 15 min here)
     python benchmarks/bench_quality.py --quick         # a subset
+    python benchmarks/bench_quality.py --set classic   # the classic series kept for tuning (pip install pmdarima statsmodels statsforecast)
+    python benchmarks/bench_quality.py --set held-out  # those kept aside
     python benchmarks/bench_quality.py --csv my.csv --value-column load --time-column ts
 """
 
@@ -233,45 +237,6 @@ def summarise(table):
     return geo
 
 
-class Guarded(time_series.base.Forecaster):
-    """A River forecaster that answers with persistence while it cannot forecast yet (HoltWinters
-    needs two seasons), so that ``evaluate.evaluate`` can run it from the first step."""
-
-    def __init__(self, model):
-        self.model = model
-        self.last = 0.0
-
-    def learn_one(self, y, x=None):
-        self.model.learn_one(y, x)
-        self.last = y
-
-    def forecast(self, horizon, xs=None):
-        try:
-            out = self.model.forecast(horizon, xs)
-            if all(math.isfinite(v) for v in out):
-                return out
-        except (IndexError, ValueError, ZeroDivisionError, TypeError):
-            pass
-        return [self.last] * horizon
-
-
-def multistep(series_list, horizons=(12, 24)):
-    from river import evaluate
-
-    print("\nmulti-step, river.evaluate.evaluate, mean MAE over the horizon")
-    for s in series_list:
-        for h in horizons:
-            line = f"{s.name[:40]:<42} h={h:<3}"
-            for name, model, with_time in (
-                    ("streamrnn Forecaster", streamrnn.RecurrentForecaster(seed=0), True),
-                    ("river SNARIMAX", Guarded(snarimax(s).model), False),
-                    ("river HoltWinters", Guarded(holt_winters(s).model), False)):
-                data = [({"time": s.times[t]} if with_time and s.times else {}, y) for t, y in enumerate(s.values)]
-                m = evaluate.evaluate(data, model, metrics.MAE(), horizon=h, agg_func=statistics.fmean)
-                line += f"  {name}: {m.get():9.4g}"
-            print(line, flush=True)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
@@ -313,7 +278,9 @@ def main(argv=None):
         table = run(series, BASELINES + [m for cell in args.cells.split(",") for m in streamrnn_models(cell)])
         summarise(table)
     if not args.no_multistep and not args.csv:
-        multistep([s for s in series if s.name in ("AirlinePassengers", "ETTh1 OT", "ETTh2 OT")])
+        print("\nh = 1..12")
+        table = horizons.run(series, 12, references=False)
+        horizons.summarise(table, 12, "sensors, h = 1..12")
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 

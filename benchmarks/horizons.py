@@ -123,6 +123,11 @@ class Streamrnn:
         return self.model.forecast_interval(H, COVERAGE, self._xs(t, H))
 
 
+# statsforecast's fits take minutes per refit on the long series with long seasons (taylor's 48,
+# co2's 52): the reference runs on the series up to this long
+REFERENCE_LONGEST = 1000
+
+
 class StatsForecast:
     """statsforecast's AutoARIMA / AutoETS, refit on the expanding window (each time the window
     has grown by a quarter, at most every 200 values), applied to the latest values in between
@@ -231,7 +236,7 @@ def run(series_list, H, references=True, with_dates=True):
     table = {}
     for s in series_list:
         row = {}
-        for make in MODELS + (REFERENCES if references else []):
+        for make in MODELS + (REFERENCES if references and len(s.values) <= REFERENCE_LONGEST else []):
             if make is SeasonalNaive and not s.season:
                 continue
             model = make(s, with_dates) if make is Streamrnn else make(s)

@@ -130,4 +130,11 @@ def _classic(name: str) -> Series:
 
 
 def classic_series(held_out: bool) -> list[Series]:
-    return [_classic(name) for name in (HELD_OUT if held_out else TUNING)]
+    out = []
+    for name in HELD_OUT if held_out else TUNING:
+        s = _classic(name)
+        for i, v in enumerate(s.values):  # a missing value (NaN) repeats the one before it
+            if v != v:
+                s.values[i] = s.values[i - 1] if i else next(w for w in s.values if w == w)
+        out.append(s)
+    return out
