@@ -64,10 +64,17 @@ class River:
         self.pending = []
 
     def learn(self, t, x, y):
-        self.model.learn_one(y)
         self.last = y
+        if self.model is None:
+            return
+        try:
+            self.model.learn_one(y)
+        except (ZeroDivisionError, ValueError, OverflowError):  # HoltWinters' first season has a zero in it
+            self.model = None  # persistence from then on
 
     def forecast(self, t, xs, H):
+        if self.model is None:
+            return [self.last] * H
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -122,16 +122,16 @@ class RecurrentAnomalyDetector(river_base.AnomalyDetector):
     ...     detector.learn_one(event)
     >>> for score, when, flow in sorted(scored, key=lambda s: -s[0])[:5]:
     ...     print(f"{when:%Y-%m-%d %H:%M}  {flow:5.1f} l/s  score {score:.2f}")
-    2022-03-29 09:00   24.3 l/s  score 0.80
-    2022-03-25 00:00   75.3 l/s  score 0.69
-    2022-03-24 23:00   56.8 l/s  score 0.69
-    2022-03-29 17:00   59.2 l/s  score 0.50
-    2022-03-25 01:00   92.2 l/s  score 0.36
+    2022-03-25 00:00   75.3 l/s  score 1.00
+    2022-03-29 17:00   59.2 l/s  score 1.00
+    2022-03-29 09:00   24.3 l/s  score 0.82
+    2022-03-24 23:00   56.8 l/s  score 0.65
+    2022-04-28 05:00   82.8 l/s  score 0.38
 
     A score of 0.25 (`streamrnn.detector.DEFAULT_THRESHOLD`) is a tail probability of 1e-4:
 
     >>> sum(score >= 0.25 for score, _, _ in scored)
-    10
+    9
 
     """
 
