@@ -60,8 +60,6 @@ class SeasonalNaive:
 class River:
     def __init__(self, name, model):
         self.name, self.model, self.last = name, model, 0.0
-        self.errors = None  # per horizon, the last RING absolute errors (for the interval)
-        self.pending = []
 
     def learn(self, t, x, y):
         self.last = y
@@ -266,7 +264,6 @@ def summarise(table, H, title):
     ours = "streamrnn Forecaster"
     print(f"\n{title}: mean MAE over h = 1..{H}, as a ratio to persistence's (the last two columns: "
           f"streamrnn / the best classic model of the series, and / the best reference)")
-    models = [m for m in next(iter(table.values()))]
     names = sorted({m for row in table.values() for m in row}, key=lambda m: (m != "persistence", m))
     print(f"{'series':<20}" + "".join(f"{m.replace('river ', '').replace('statsforecast ', '')[:15]:>16}" for m in names)
           + f"{'vs best classic':>16}{'vs best ref':>12}")

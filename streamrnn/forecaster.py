@@ -178,9 +178,6 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
     ):
         self.seasonality = seasonality
         self.horizon = horizon
-        self._fixed_periods = _check_seasonality(seasonality)
-        if not (isinstance(horizon, int) and not isinstance(horizon, bool) and 1 <= horizon <= 1000):
-            raise ValueError(f"horizon must be an integer from 1 to 1000, got {horizon!r}")
         super().__init__(
             cell=cell,
             hidden_size=hidden_size,
@@ -218,6 +215,17 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         self._bank = None
         self._values = None
 
+    def _check_params(self):
+        super()._check_params()
+        _periods_of(self.seasonality)
+        if not (isinstance(self.horizon, int) and not isinstance(self.horizon, bool) and 1 <= self.horizon <= 1000):
+            raise ValueError(f"horizon must be an integer from 1 to 1000, got {self.horizon!r}")
+
+    @property
+    def _fixed_periods(self) -> list | None:
+        """The periods ``seasonality`` gives (None: to be found)."""
+        return _periods_of(self.seasonality)
+
     @property
     def _classic(self) -> bool:
         return self.differencing and self.shrinkage
@@ -238,7 +246,6 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
 
     def __getstate__(self):
         state = super().__getstate__()
-        state.pop("_fixed_periods", None)  # (follows from the parameters)
         state["_shrink_err"] = self._shrink_err.tobytes()  # raw bytes: an array's pickle header is 150 more
         if self._bank is not None:
             state["_bank"] = self._bank.tobytes()
@@ -248,7 +255,6 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        self._fixed_periods = _check_seasonality(self.seasonality)
         self._shrink_err = np.frombuffer(self._shrink_err, dtype=np.float64).reshape(2, N_EXPERTS).copy()
         if self._bank is not None:
             self._bank = np.frombuffer(self._bank, dtype=np.float64).copy()
@@ -370,8 +376,12 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         """The change expert ``k`` of the network's forecast from the last value (its prediction
         of the last learned step, made before it learned it)."""
         if k >= len(SHRINK_WEIGHTS):
-            return float(LEVEL_BLENDS[k - len(SHRINK_WEIGHTS)] * (self._level - self._last_y))
+            return self._level_step(k)
         return float(SHRINK_WEIGHTS[k] * E.last_output(self._mem, self._meta, self._scratch))
+
+    def _level_step(self, k) -> float:
+        """The change of level-blend expert ``k``: a step of the last value toward the robust level."""
+        return float(LEVEL_BLENDS[k - len(SHRINK_WEIGHTS)] * (self._level - self._last_y))
 
     def _network_first(self, context) -> bool:
         """Whether the network's experts, rather than the classic ones, forecast the next step
@@ -470,8 +480,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
             weight = float(SHRINK_WEIGHTS[k]) if k < len(SHRINK_WEIGHTS) else 0.0
             network = self._network_forecast(1, [xs[0]] if xs else None, weight)[0]
             if self._network_first(context):
-                forecasts[0] = network if k < len(SHRINK_WEIGHTS) else float(
-                    self._last_y + LEVEL_BLENDS[k - len(SHRINK_WEIGHTS)] * (self._level - self._last_y))
+                forecasts[0] = network if k < len(SHRINK_WEIGHTS) else self._last_y + self._level_step(k)
         return forecasts, steps
 
     def _steps_ahead(self, horizon, xs, when=None):
@@ -489,8 +498,8 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
             months = round(days / 30.44)
             last = _EPOCH + dt.timedelta(seconds=self._last_time)
             for i, t in enumerate(times):
-                when = _EPOCH + dt.timedelta(seconds=t)
-                steps[i] = max(1, round(((when.year - last.year) * 12 + when.month - last.month) / months))
+                date = _EPOCH + dt.timedelta(seconds=t)
+                steps[i] = max(1, round(((date.year - last.year) * 12 + date.month - last.month) / months))
         else:
             for i, t in enumerate(times):
                 steps[i] = max(1, round((t - self._last_time) / self._gap))
@@ -506,12 +515,10 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
             raise ValueError(f"coverage must be between 0 and 1, got {coverage!r}")
         if not self._classic:
             raise ValueError("forecast_interval needs differencing=True and shrinkage=True")
-        forecasts = self.forecast(horizon, xs)
-        if horizon <= 0:
-            return []
-        if self._cfg is None:
-            return [(-math.inf, math.inf)] * horizon
-        steps = self._steps_ahead(horizon, xs, _event_time(xs[0]) if xs else None)
+        if horizon <= 0 or self._cfg is None or (xs is not None and len(xs) != horizon):
+            # (forecast refuses a bad xs; nothing learned yet: no errors to take a quantile of)
+            return [(-math.inf, math.inf)] * len(self.forecast(horizon, xs))
+        forecasts, steps = self._forecast_experts(horizon, xs)
         if steps is None:
             steps = np.arange(1, horizon + 1)
         raw = np.empty(horizon)
@@ -552,8 +559,8 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         return [float(v) for v in out]
 
 
-def _check_seasonality(seasonality) -> list | None:
-    """The periods ``seasonality`` gives (None: to be found)."""
+def _periods_of(seasonality) -> list | None:
+    """The periods ``seasonality`` gives (None: to be found); ValueError if it is not one."""
     if seasonality is None:
         return None
     periods = [seasonality] if not isinstance(seasonality, (list, tuple)) else list(seasonality)

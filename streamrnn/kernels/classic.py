@@ -52,7 +52,8 @@ PERIOD_SCALARS = 6
 TREND_ALPHA, TREND_BETA, TREND_PHI = 0.5, 0.05, 0.9
 WINTERS_ALPHA, WINTERS_BETA, WINTERS_GAMMA, WINTERS_PHI = 0.3, 0.05, 0.3, 0.98
 DRIFT_RATE = 0.1
-MEAN_RATE, REVERSION_DECAY = 0.05, 0.99
+# the moving mean's rate; the decay of the sums both AR(1) coefficients come from
+MEAN_RATE, AR_DECAY = 0.05, 0.99
 # the experts' error sums decay as the network's experts' do: one forecaster compares the two
 from .shrink import DECAY  # noqa: E402
 # a horizon picks its own expert once this many of its forecasts were scored (before: the choice
@@ -90,6 +91,20 @@ def offsets(horizons, ring, n_periods, period0, period1, history):
     residuals = squares + horizons * e
     end = residuals + 2 * horizons * ring
     return scalars, best, hist, seasonal, pending, errors, squares, residuals, end
+
+
+@kernel
+def _layout(bank):
+    """The offsets of ``bank``'s blocks, from its header."""
+    return offsets(int(bank[HORIZONS]), int(bank[RING]), int(bank[N_PERIODS]), int(bank[PERIOD0]),
+                   int(bank[PERIOD1]), int(bank[HISTORY]))
+
+
+@kernel
+def _pending_row(o, H, E, origin, h):
+    """Where the forecasts made at ``origin`` for ``h`` steps ahead start (E experts', then the
+    one issued)."""
+    return o[4] + ((origin % H) * H + h - 1) * (E + 1)
 
 
 def new_bank(horizons: int, ring: int, periods) -> np.ndarray:
@@ -234,12 +249,12 @@ def _learn(bank, o, y, t):
         before = bank[hist + (t - 1) % L] - bank[scalars + 4]
         bank[scalars + 4] += MEAN_RATE * (y - bank[scalars + 4])
         after = y - bank[scalars + 4]
-        bank[scalars + 5] = REVERSION_DECAY * bank[scalars + 5] + before * after
-        bank[scalars + 6] = REVERSION_DECAY * bank[scalars + 6] + before * before
+        bank[scalars + 5] = AR_DECAY * bank[scalars + 5] + before * after
+        bank[scalars + 6] = AR_DECAY * bank[scalars + 6] + before * before
         if t >= 2:
             change, previous = y - bank[hist + (t - 1) % L], bank[hist + (t - 1) % L] - bank[hist + (t - 2) % L]
-            bank[scalars + 7] = REVERSION_DECAY * bank[scalars + 7] + change * previous
-            bank[scalars + 8] = REVERSION_DECAY * bank[scalars + 8] + previous * previous
+            bank[scalars + 7] = AR_DECAY * bank[scalars + 7] + change * previous
+            bank[scalars + 8] = AR_DECAY * bank[scalars + 8] + previous * previous
     start = seasonal
     for p in range(int(bank[N_PERIODS])):
         m = int(bank[PERIOD0 + p])
@@ -299,14 +314,14 @@ def observe(bank, y, network, network_issued):
     residual the intervals take."""
     H = int(bank[HORIZONS])
     R = int(bank[RING])
-    o = offsets(H, R, int(bank[N_PERIODS]), int(bank[PERIOD0]), int(bank[PERIOD1]), int(bank[HISTORY]))
+    o = _layout(bank)
     scalars, best, hist, seasonal, pending, errors, squares, residuals, end = o
     E = n_experts(int(bank[N_PERIODS]))
     t = int(bank[SEEN])  # this value's time
     positive = bank[POSITIVE] == 1.0 and y > 0.0
     for h in range(1, min(H, t) + 1):
         origin = t - h
-        row = pending + ((origin % H) * H + h - 1) * (E + 1)
+        row = _pending_row(o, H, E, origin, h)
         err = errors + (h - 1) * E
         sq = squares + (h - 1) * E
         base = abs(y - bank[row])
@@ -340,7 +355,7 @@ def observe(bank, y, network, network_issued):
             if not _significant(bank[err], bank[err + choice], bank[squares + (h - 1) * E + choice], scored):
                 choice = 0
         bank[best + h - 1] = choice
-        row = pending + ((t % H) * H + h - 1) * (E + 1)
+        row = _pending_row(o, H, E, t, h)
         for e in range(E):
             bank[row + e] = _forecast(bank, o, e, t, h)
         bank[row + E] = bank[row + choice]
@@ -350,20 +365,17 @@ def observe(bank, y, network, network_issued):
 def first(bank):
     """The chosen expert's forecast of the next value."""
     H = int(bank[HORIZONS])
-    o = offsets(H, int(bank[RING]), int(bank[N_PERIODS]), int(bank[PERIOD0]), int(bank[PERIOD1]),
-                int(bank[HISTORY]))
+    o = _layout(bank)
     E = n_experts(int(bank[N_PERIODS]))
     t = int(bank[SEEN]) - 1
-    return bank[o[4] + ((t % H) * H) * (E + 1) + E]
+    return bank[_pending_row(o, H, E, t, 1) + E]
 
 
 @kernel
 def network_first(bank):
     """Whether the network's one-step forecast has a lower recent error than the chosen classic
     expert's, and significantly lower than persistence's."""
-    H = int(bank[HORIZONS])
-    o = offsets(H, int(bank[RING]), int(bank[N_PERIODS]), int(bank[PERIOD0]), int(bank[PERIOD1]),
-                int(bank[HISTORY]))
+    o = _layout(bank)
     at = o[0] + NETWORK_ERROR
     errors = o[5]
     return bank[at] < bank[errors + int(bank[o[1]])] and _significant(
@@ -375,16 +387,15 @@ def predict(bank, steps, out):
     """The chosen experts' forecasts ``steps[i]`` values ahead (``steps`` ≥ 1; beyond H: horizon
     H's expert)."""
     H = int(bank[HORIZONS])
-    o = offsets(H, int(bank[RING]), int(bank[N_PERIODS]), int(bank[PERIOD0]), int(bank[PERIOD1]),
-                int(bank[HISTORY]))
-    best, pending = o[1], o[4]
+    o = _layout(bank)
+    best = o[1]
     E = n_experts(int(bank[N_PERIODS]))
     t = int(bank[SEEN]) - 1
     for i in range(steps.shape[0]):
         s = steps[i]
         expert = int(bank[best + min(s, H) - 1])
         if s <= H:
-            out[i] = bank[pending + ((t % H) * H + s - 1) * (E + 1) + expert]
+            out[i] = bank[_pending_row(o, H, E, t, s) + expert]
         else:
             out[i] = _forecast(bank, o, expert, t, s)
 
@@ -397,13 +408,13 @@ def interval_radius(bank, steps, coverage, log_scale, out):
     without residuals enough."""
     H = int(bank[HORIZONS])
     R = int(bank[RING])
-    o = offsets(H, R, int(bank[N_PERIODS]), int(bank[PERIOD0]), int(bank[PERIOD1]), int(bank[HISTORY]))
+    o = _layout(bank)
     t = int(bank[SEEN])
     first = _radius(bank, o[7], R, H, 1, t, coverage, log_scale)
     for i in range(steps.shape[0]):
         s = steps[i]
         h = min(s, H)
-        radius = _radius(bank, o[7], R, H, h, t, coverage, log_scale)
+        radius = first if h == 1 else _radius(bank, o[7], R, H, h, t, coverage, log_scale)
         if math.isinf(radius):
             out[i] = first * math.sqrt(s)
         else:
