@@ -6,13 +6,15 @@ over all series. Baselines, all in the same run: persistence, seasonal naive (wh
 known: 12 for monthly, 24 for hourly, a day for NAB), River SNARIMAX, HoltWinters, and
 LinearRegression on 16 standardised lags (target standardised too). Then forecasts of h = 1..12
 (and 24 on the long classic series) and 90% intervals, every model in the same run (see
-``horizons.py``). ``--set classic`` and ``--set held-out`` run the short classic series (monthly,
-quarterly, weekly, yearly) instead; the held-out ones were never looked at while tuning.
+``horizons.py``). ``--set classic``, ``--set held-out`` and ``--set fresh`` run the short classic
+series (monthly, quarterly, weekly, yearly, daily) instead; the held-out ones were never looked at
+while tuning until stop 31, the fresh ones never (see ``quality_data.FRESH``).
 
     python benchmarks/bench_quality.py                 # all series (< 15 min here)
     python benchmarks/bench_quality.py --quick         # a subset
     python benchmarks/bench_quality.py --set classic   # the classic series kept for tuning (pip install pmdarima statsmodels statsforecast)
-    python benchmarks/bench_quality.py --set held-out  # those kept aside
+    python benchmarks/bench_quality.py --set held-out  # those kept aside (seen at stop 31)
+    python benchmarks/bench_quality.py --set fresh     # kept aside from stop 32 on
     python benchmarks/bench_quality.py --csv my.csv --value-column load --time-column ts
 """
 
@@ -245,9 +247,10 @@ def main(argv=None):
     ap.add_argument("--time-column", default="timestamp", help="'' for none")
     ap.add_argument("--features", default="", help="comma-separated exogenous columns")
     ap.add_argument("--cells", default="lstm", help="comma-separated cells of the streamrnn rows (e.g. lstm,mingru)")
-    ap.add_argument("--set", choices=("sensors", "classic", "held-out"), default="sensors",
+    ap.add_argument("--set", choices=("sensors", "classic", "held-out", "fresh"), default="sensors",
                     help="sensors: NAB, ETT, AirlinePassengers (one step, and multi-step on three); classic: the "
-                         "short classic series kept for tuning, held-out: those kept aside (one step, h=1..12 "
+                         "short classic series kept for tuning, held-out: those kept aside until stop 31, fresh: those "
+                         "kept aside since (one step, h=1..12 "
                          "and 90%% intervals, with statsforecast's AutoARIMA/AutoETS as a reference)")
     ap.add_argument("--no-reference", action="store_true", help="without statsforecast (slow)")
     ap.add_argument("--no-dates", action="store_true", help="classic sets: streamrnn sees no dates")
@@ -255,7 +258,7 @@ def main(argv=None):
     ap.add_argument("--only-multistep", action="store_true")
     args = ap.parse_args(argv)
     if args.set != "sensors":
-        series = classic_series(held_out=args.set == "held-out")
+        series = classic_series(held_out="fresh" if args.set == "fresh" else args.set == "held-out")
         start = time.perf_counter()
         if not args.only_multistep:
             summarise(run(series, BASELINES + streamrnn_models("lstm")[:1]))

@@ -76,6 +76,12 @@ def all_series(quick=False) -> list[Series]:
 
 TUNING = ("AirlinePassengers", "wineind", "woolyrnq", "lynx", "heartrate", "sunspots", "taylor", "co2")
 HELD_OUT = ("ausbeer", "austres", "elnino", "nile", "realgdp")
+# HELD_OUT's results were read at stop 31 (a miss over h = 1..12 was diagnosed on two of them), so
+# from then on they count as seen. FRESH was chosen on 2026-12-04 before any model ran on it and
+# judges what changed after: US consumption, prices and unemployment (seasonally adjusted,
+# quarterly), German quarterly inflation and interest rate, Danish quarterly log real money, and
+# River's daily Trump approval average.
+FRESH = ("realcons", "cpi", "unemp", "Dp", "R", "lrm", "TrumpApproval")
 
 
 def _dates(start: dt.datetime, n: int, months: int = 0, seconds: float = 0) -> list[dt.datetime]:
@@ -95,6 +101,26 @@ def _classic(name: str) -> Series:
     warnings.filterwarnings("ignore")
     if name == "AirlinePassengers":
         return airline()
+    if name == "TrumpApproval":
+        from river import datasets
+
+        pairs = list(datasets.TrumpApproval())
+        times = [dt.datetime.fromordinal(int(x["ordinal_date"])) for x, _ in pairs]
+        return Series(name, [float(y) for _, y in pairs], times, None, None)
+    if name in ("realcons", "cpi", "unemp", "Dp", "R", "lrm"):
+        import statsmodels.api as sm
+
+        if name in ("Dp", "R"):
+            table = sm.datasets.interest_inflation.load_pandas().data
+            start, season = dt.datetime(int(table["year"][0]), 3 * int(table["quarter"][0]) - 2, 1), 4 if name == "Dp" else None
+        elif name == "lrm":
+            table = sm.datasets.danish_data.load_pandas().data
+            start, season = table.index[0].to_pydatetime(), 4
+        else:
+            table = sm.datasets.macrodata.load_pandas().data
+            start, season = dt.datetime(1959, 1, 1), None
+        values = [float(v) for v in table[name]]
+        return Series(name, values, _dates(start, len(values), months=3), None, season)
     if name in ("co2", "elnino", "nile", "realgdp"):
         import statsmodels.api as sm
 
@@ -129,9 +155,10 @@ def _classic(name: str) -> Series:
     return Series(name, values, times, None, season)
 
 
-def classic_series(held_out: bool) -> list[Series]:
+def classic_series(held_out) -> list[Series]:
+    """The TUNING series; with ``held_out`` True the HELD_OUT ones, with "fresh" the FRESH ones."""
     out = []
-    for name in HELD_OUT if held_out else TUNING:
+    for name in FRESH if held_out == "fresh" else HELD_OUT if held_out else TUNING:
         s = _classic(name)
         for i, v in enumerate(s.values):  # a missing value (NaN) repeats the one before it
             if v != v:
