@@ -1,7 +1,10 @@
 """Classic forecasters as experts of the forecaster (see :mod:`streamrnn.forecaster`).
 
 Persistence, a damped trend, a reversion to a moving mean (an online AR(1) of the deviations from
-it), the last change carried on as the changes correlate (an online AR(1) of the changes), and per seasonal period the seasonal naive forecast (alone and with a seasonal drift), the
+it), the last change carried on as the changes correlate (an online AR(1) of the changes), the
+random walk with the average change since the first value (the "drift method"; not on the logs:
+a series that rose by orders of magnitude in its first steps would extrapolate that as a growth
+rate), and per seasonal period the seasonal naive forecast (alone and with a seasonal drift), the
 last value plus last season's change over the same steps, and damped additive Holt-Winters; the trend, drift and Holt-Winters experts also
 run on the logs of the series while every value seen is positive (a multiplicative season, growth
 in percent). Every expert forecasts horizons 1..H from every origin; each forecast is scored when
@@ -29,22 +32,23 @@ HEADER = 8
 MAX_PERIODS = 2
 
 # experts: the global ones, then PER_PERIOD for each period
-PERSISTENCE, TREND, TREND_LOG, REVERSION, MOMENTUM = range(5)
-GLOBAL_EXPERTS = 5
+PERSISTENCE, TREND, TREND_LOG, REVERSION, MOMENTUM, WALK_DRIFT = range(6)
+GLOBAL_EXPERTS = 6
 SEASONAL_NAIVE, DRIFT, DRIFT_LOG, SEASONAL_CHANGE, WINTERS, WINTERS_LOG = range(6)
 PER_PERIOD = 6
 EXPERT_NAMES = ("persistence", "damped trend", "damped trend (log)", "reversion to the mean",
-                "AR(1) of the changes")
+                "AR(1) of the changes", "random walk + drift")
 PERIOD_EXPERT_NAMES = ("seasonal naive", "seasonal naive + drift", "seasonal naive + drift (log)",
                        "last value + last season's change", "Holt-Winters", "Holt-Winters (log)")
 
 # scalars: the trend's level and slope (raw, log); the moving mean, and the decayed sums of the
 # products of successive deviations from it and of their squares; the same two for the changes;
 # the network's one-step forecast's decayed absolute error and its square sum of differences with
-# persistence's (see ``squares`` in offsets); per period: drift (raw, log)
-# and Holt-Winters' level and slope (raw, log)
-GLOBAL_SCALARS = 11
+# persistence's (see ``squares`` in offsets); the first value and the sum of the squared changes
+# since; per period: drift (raw, log) and Holt-Winters' level and slope (raw, log)
+GLOBAL_SCALARS = 13
 NETWORK_ERROR = 9
+FIRST_VALUE = 11
 # (the changes' correlation is taken within this: an AR(1) of changes at 1 is a runaway trend)
 MOMENTUM_BOUND = 0.9
 PERIOD_SCALARS = 6
@@ -52,6 +56,11 @@ PERIOD_SCALARS = 6
 TREND_ALPHA, TREND_BETA, TREND_PHI = 0.5, 0.05, 0.9
 WINTERS_ALPHA, WINTERS_BETA, WINTERS_GAMMA, WINTERS_PHI = 0.3, 0.05, 0.3, 0.98
 DRIFT_RATE = 0.1
+# the random walk's drift is taken while the mean change is this many standard errors from zero
+# (a few steps that happened to rise are no growth to extrapolate 12 steps ahead); not 2: the test
+# is repeated at every step, and a series without drift crosses 2 at some of them, where the
+# expert then leads for a while
+DRIFT_SIGNIFICANCE = 3.0
 # the moving mean's rate; the decay of the sums both AR(1) coefficients come from
 MEAN_RATE, AR_DECAY = 0.05, 0.99
 # the experts' error sums decay as the network's experts' do: one forecaster compares the two
@@ -185,6 +194,8 @@ def _forecast(bank, o, expert, t, h):
             return last
         theta = min(max(bank[scalars + 7] / bank[scalars + 8], -MOMENTUM_BOUND), MOMENTUM_BOUND)
         return last + _damping(theta, h) * (last - bank[hist + (t - 1) % L])
+    if expert == WALK_DRIFT:
+        return last + h * _walk_drift(bank, scalars, last, t)
     p = (expert - GLOBAL_EXPERTS) // PER_PERIOD
     kind = (expert - GLOBAL_EXPERTS) % PER_PERIOD
     m = int(bank[PERIOD0 + p])
@@ -209,6 +220,16 @@ def _forecast(bank, o, expert, t, h):
     if kind == WINTERS:
         return bank[ps + 2] + _damped(_WINTERS_DAMPING, WINTERS_PHI, h) * bank[ps + 3] + bank[start + (t + h) % m]
     return math.exp(bank[ps + 4] + _damped(_WINTERS_DAMPING, WINTERS_PHI, h) * bank[ps + 5] + bank[start + m + (t + h) % m])
+
+
+@kernel
+def _walk_drift(bank, scalars, last, t):
+    """The mean change since the first value, or 0 while it is not significantly apart from 0."""
+    if t < 2:
+        return 0.0
+    mean = (last - bank[scalars + FIRST_VALUE]) / t
+    variance = max(bank[scalars + FIRST_VALUE + 1] / t - mean * mean, 0.0)
+    return mean if mean * mean * t > DRIFT_SIGNIFICANCE * DRIFT_SIGNIFICANCE * variance else 0.0
 
 
 @kernel
@@ -242,6 +263,7 @@ def _learn(bank, o, y, t):
         bank[scalars], bank[scalars + 1] = y, 0.0
         bank[scalars + 2], bank[scalars + 3] = z, 0.0
         bank[scalars + 4] = y
+        bank[scalars + FIRST_VALUE] = y
     else:
         _holt(bank, scalars, y, TREND_ALPHA, TREND_BETA, TREND_PHI)
         if positive:
@@ -251,8 +273,10 @@ def _learn(bank, o, y, t):
         after = y - bank[scalars + 4]
         bank[scalars + 5] = AR_DECAY * bank[scalars + 5] + before * after
         bank[scalars + 6] = AR_DECAY * bank[scalars + 6] + before * before
+        change = y - bank[hist + (t - 1) % L]
+        bank[scalars + FIRST_VALUE + 1] += change * change
         if t >= 2:
-            change, previous = y - bank[hist + (t - 1) % L], bank[hist + (t - 1) % L] - bank[hist + (t - 2) % L]
+            previous = bank[hist + (t - 1) % L] - bank[hist + (t - 2) % L]
             bank[scalars + 7] = AR_DECAY * bank[scalars + 7] + change * previous
             bank[scalars + 8] = AR_DECAY * bank[scalars + 8] + previous * previous
     start = seasonal
