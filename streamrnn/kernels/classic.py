@@ -85,17 +85,18 @@ def n_experts(n_periods):
 @kernel
 def offsets(horizons, ring, n_periods, period0, period1, history):
     """Starts of the bank's blocks: scalars, best expert per horizon, history ring, seasonal
-    states (raw then log, per period), pending forecasts ``[origin mod H, h - 1, expert]`` (the last
-    column: the forecast issued), errors ``[h - 1, expert]`` (decayed sums of absolute errors),
-    squares ``[h - 1, expert]`` (decayed sums of the squared differences between persistence's
-    absolute error and the expert's), residuals ``[raw|log, h - 1, slot]``; and the end."""
+    states (raw then log, per period), pending forecasts ``[h - 1, origin mod h, expert]`` (horizon
+    h keeps those of the last h origins, whose targets are still to come; the last column: the
+    forecast issued), errors ``[h - 1, expert]`` (decayed sums of absolute errors), squares
+    ``[h - 1, expert]`` (decayed sums of the squared differences between persistence's absolute
+    error and the expert's), residuals ``[raw|log, h - 1, slot]``; and the end."""
     e = n_experts(n_periods)
     scalars = HEADER
     best = scalars + GLOBAL_SCALARS + PERIOD_SCALARS * n_periods
     hist = best + horizons
     seasonal = hist + history
     pending = seasonal + 2 * (period0 + period1)
-    errors = pending + horizons * horizons * (e + 1)
+    errors = pending + horizons * (horizons + 1) // 2 * (e + 1)
     squares = errors + horizons * e
     residuals = squares + horizons * e
     end = residuals + 2 * horizons * ring
@@ -113,7 +114,7 @@ def _layout(bank):
 def _pending_row(o, H, E, origin, h):
     """Where the forecasts made at ``origin`` for ``h`` steps ahead start (E experts', then the
     one issued)."""
-    return o[4] + ((origin % H) * H + h - 1) * (E + 1)
+    return o[4] + (h * (h - 1) // 2 + origin % h) * (E + 1)
 
 
 def new_bank(horizons: int, ring: int, periods) -> np.ndarray:
