@@ -11,7 +11,9 @@ River's users do.)
 
 Intervals: streamrnn's ``forecast_interval``; beside it Holt-Winters' forecast widened by the 90%
 quantile of its own last 48 absolute errors at that horizon (split-conformal, as streamrnn does).
-Coverage is counted over every forecast once a model gives a finite interval; widths over those.
+Coverage is counted over every forecast from the first finite interval a model gives on: an
+unbounded one later (too few residuals at a horizon, or the level adapted to 1) counts as covering,
+and the share of them is printed; the mean width is over the finite ones.
 """
 
 from __future__ import annotations
@@ -182,11 +184,12 @@ def auto_ets(series):
 
 def score(series, model, H):
     """``(mean MAE over h = 1..H, MAE at h = 1, seconds, interval stats)``; interval stats is
-    ``(covered, counted, total width)`` or None."""
+    ``(covered, counted, total width, finite)`` or None."""
     n = len(series.values)
     errors, counts = np.zeros(H), np.zeros(H)
-    covered = counted = 0
+    covered = counted = finite = 0
     width = 0.0
+    started = False
     conformal = isinstance(model, River) and model.name == "river HoltWinters"
     history = [[] for _ in range(H)]  # Holt-Winters' own absolute errors per horizon
     pending = []
@@ -223,13 +226,17 @@ def score(series, model, H):
             counts[h - 1] += 1
             if intervals is not None:
                 lo, hi = intervals[h - 1]
-                if math.isfinite(lo) and math.isfinite(hi):
+                bounded = math.isfinite(lo) and math.isfinite(hi)
+                started = started or bounded
+                if started:
                     counted += 1
                     covered += lo <= target <= hi
-                    width += hi - lo
+                    if bounded:
+                        finite += 1
+                        width += hi - lo
     secs = time.perf_counter() - start
     mae = errors / np.maximum(counts, 1)
-    return float(mae.mean()), float(mae[0]), secs, (covered, counted, width) if has_interval else None
+    return float(mae.mean()), float(mae[0]), secs, (covered, counted, width, finite) if has_interval else None
 
 
 MODELS = [Persistence, SeasonalNaive, holt_winters, snarimax_seasonal, snarimax_plain, Streamrnn]
@@ -251,7 +258,7 @@ def run(series_list, H, references=True, with_dates=True):
         print(f"  {s.name:<20} n={len(s.values):>5}  mean MAE over h=1..{H}: "
               + "  ".join(f"{k.split()[-1][:14]} {v[0]:.4g}" for k, v in row.items()), flush=True)
         if ours[3]:
-            c, k, w = ours[3]
+            c, k, w, _ = ours[3]
             print(f"  {'':<20} streamrnn 90% interval coverage {c / max(k, 1):.3f} over {k}", flush=True)
     return table
 
@@ -298,18 +305,18 @@ def summarise(table, H, title):
           f"MAE / best classic baseline {math.exp(sum(vs_classic) / len(vs_classic)):.3f}")
     covered = counted = 0
     print(f"\n{title}: 90% intervals (coverage; mean width / persistence's MAE)")
-    print(f"{'series':<20}{'streamrnn cov':>14}{'width':>9}{'HoltWinters cov':>17}{'width':>9}")
+    print(f"{'series':<20}{'streamrnn cov':>14}{'width':>9}{'unbounded':>10}{'HoltWinters cov':>17}{'width':>9}")
     per_series = []
     hw_cov = hw_cnt = 0
     for name, row in table.items():
         p = row["persistence"][0]
-        c, k, w = row[ours][3]
-        hc, hk, hw = row["river HoltWinters"][3]
+        c, k, w, f = row[ours][3]
+        hc, hk, hw, hf = row["river HoltWinters"][3]
         covered, counted = covered + c, counted + k
         hw_cov, hw_cnt = hw_cov + hc, hw_cnt + hk
         per_series.append(c / max(k, 1))
-        print(f"{name[:19]:<20}{c / max(k, 1):14.3f}{w / max(k, 1) / p:9.2f}{hc / max(hk, 1):17.3f}"
-              f"{hw / max(hk, 1) / p:9.2f}")
+        print(f"{name[:19]:<20}{c / max(k, 1):14.3f}{w / max(f, 1) / p:9.2f}{1 - f / max(k, 1):10.3f}"
+              f"{hc / max(hk, 1):17.3f}{hw / max(hf, 1) / p:9.2f}")
     print(f"{'pooled':<20}{covered / max(counted, 1):14.3f}{'':>9}{hw_cov / max(hw_cnt, 1):17.3f}")
     return {"beats": beats, "n": len(table), "vs_classic": math.exp(sum(vs_classic) / len(vs_classic)),
             "coverage": covered / max(counted, 1), "lowest coverage": min(per_series)}

@@ -318,6 +318,15 @@ def _learn(bank, o, y, t):
 
 
 @kernel
+def _level(n, coverage):
+    """Which of ``n`` sorted residuals (0-based) is the conformal radius at ``coverage``; -1 when
+    none is: a new residual is below all ``n`` with probability n / (n + 1) only, so below
+    ``coverage`` / (1 - ``coverage``) residuals the interval is unbounded."""
+    k = int(math.ceil((n + 1) * coverage - 1e-9))  # (10 * 0.9 is 9.000000000000002)
+    return max(k, 1) - 1 if k <= n else -1
+
+
+@kernel
 def _significant(persistence_error, error, squares, n):
     """Whether an expert's decayed error sum ``error`` is below persistence's by more than
     SIGNIFICANCE standard errors, ``squares`` being the decayed sum of the squared differences of
@@ -429,29 +438,30 @@ def predict(bank, steps, out):
 def interval_radius(bank, steps, coverage, log_scale, out):
     """Per step ``steps[i]`` ahead: the conformal radius of a ``coverage`` interval around the issued
     forecast, from that horizon's residuals (raw, or logs with ``log_scale``); where a horizon has
-    too few, horizon 1's widened by sqrt(s); beyond H, horizon H's widened by sqrt(s / H); inf
-    without residuals enough."""
+    too few, horizon 1's widened by sqrt(s); beyond H, horizon H's widened by s / H (its expert's
+    forecasts that far were never scored: the bound of a missed trend's, whose errors grow
+    linearly); inf without residuals enough."""
     H = int(bank[HORIZONS])
     R = int(bank[RING])
     o = _layout(bank)
     t = int(bank[SEEN])
-    first = _radius(bank, o[7], R, H, 1, t, coverage, log_scale)
+    first = _radius(bank, o, R, H, 1, t, coverage, log_scale)
     for i in range(steps.shape[0]):
         s = steps[i]
         h = min(s, H)
-        radius = first if h == 1 else _radius(bank, o[7], R, H, h, t, coverage, log_scale)
+        radius = first if h == 1 else _radius(bank, o, R, H, h, t, coverage, log_scale)
         if math.isinf(radius):
             out[i] = first * math.sqrt(s)
         else:
-            out[i] = radius * (math.sqrt(s / H) if s > H else 1.0)
+            out[i] = radius * (s / H if s > H else 1.0)
 
 
 @kernel
-def _radius(bank, residuals, R, H, h, t, coverage, log_scale):
-    """The ``coverage`` conformal quantile of horizon ``h``'s residuals (inf with too few)."""
+def _radius(bank, o, R, H, h, t, coverage, log_scale):
+    """The conformal quantile of horizon ``h``'s residuals at ``coverage`` (inf with too few)."""
     n = min(max(t - h, 0), R)
-    if n < MIN_RESIDUALS:
+    k = _level(n, coverage)
+    if n < MIN_RESIDUALS or k < 0:
         return np.inf
-    start = residuals + ((H if log_scale else 0) + h - 1) * R
-    ring = np.sort(bank[start:start + n])
-    return ring[min(int(math.ceil((n + 1) * coverage)), n) - 1]
+    start = o[7] + ((H if log_scale else 0) + h - 1) * R
+    return np.sort(bank[start:start + n])[k]
