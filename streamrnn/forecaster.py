@@ -11,7 +11,7 @@ from river.time_series.base import Forecaster
 
 from . import seasonality as seasons
 from .errors import BadInput
-from .base import KERNELS, RecurrentEstimator
+from .base import KERNELS, MAX_ABS, RecurrentEstimator
 from .kernels import classic
 from .kernels import engine as E
 from .kernels import shrink
@@ -48,6 +48,11 @@ CALENDAR_CHECKPOINT = 3
 # Input columns 0 and 1 of a forecaster: the previous value of the series and its last change.
 Y_LAG = "__y_lag__"
 D_LAG = "__y_change__"
+# Inputs added once a seasonal period is known (see classic.seasonal_inputs): the change to the value
+# one season before the next step, and that season's change over the same step.
+SEASON_AHEAD = "__season_ahead__"
+SEASON_CHANGE = "__season_change__"
+RESERVED = (Y_LAG, D_LAG, SEASON_AHEAD, SEASON_CHANGE)
 
 
 class RecurrentForecaster(RecurrentEstimator, Forecaster):
@@ -309,19 +314,39 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         if x is not None and not isinstance(x, dict):
             raise BadInput(f"x must be a dict of features or None, got {type(x).__name__}")
         inputs = dict(x) if x else {}
-        if Y_LAG in inputs or D_LAG in inputs:
-            raise BadInput(f"feature names {Y_LAG!r} and {D_LAG!r} are reserved")
+        if any(name in inputs for name in RESERVED):
+            raise BadInput(f"feature names {', '.join(map(repr, RESERVED))} are reserved")
         inputs[Y_LAG] = y_lag
         inputs[D_LAG] = change
         return inputs
 
-    def _encode(self, x, y_lag, change, learn):
-        """Fill the input buffers; the common case (no exogenous features) skips the dict."""
+    def _encode(self, x, y_lag, change, learn, season=True):
+        """Fill the input buffers for the next step (with ``season``, the seasonal inputs from the
+        classic experts' history: not for the later steps of a rollout); the common case (no
+        exogenous features) skips the dict."""
         cfg = self._cfg
-        if not x and cfg is not None and cfg.n_inputs == 2 and cfg.slots == 0:
-            self._encoder.fill_dense((y_lag, change))  # the lag columns are 0 and 1
-            return
-        self._vectorize(self._inputs(x, y_lag, change), learn)
+        ahead = season_change = None
+        if season and self._bank is not None and self._bank[classic.N_PERIODS] != 0.0:
+            a, b, known = classic.seasonal_inputs(self._bank)
+            if known:
+                ahead, season_change = a, b
+        if not x and cfg is not None and cfg.slots == 0:
+            if cfg.n_inputs == 2 and ahead is None:
+                self._encoder.fill_dense((y_lag, change))  # the lag columns are 0 and 1
+                return
+            if cfg.n_inputs == 4 and self._features.get(SEASON_AHEAD) == 2 and self._features.get(SEASON_CHANGE) == 3:
+                self._encoder.fill_dense((y_lag, change, ahead, season_change))
+                return
+        # the lag inputs are differences of accepted values: up to twice the limit the dict path
+        # checks inputs against (the dense path above takes them as they are)
+        limit = MAX_ABS[self.dtype]
+        y_lag, change, ahead, season_change = (None if v is None else min(max(v, -limit), limit)
+                                               for v in (y_lag, change, ahead, season_change))
+        inputs = self._inputs(x, y_lag, change)
+        if ahead is not None:
+            inputs[SEASON_AHEAD] = ahead
+            inputs[SEASON_CHANGE] = season_change
+        self._vectorize(inputs, learn)
 
     def _learn_encoded(self, x, y_lag, change, target):
         self._encode(x, y_lag, change, learn=True)
@@ -472,7 +497,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         context = self._context(when)
         first = steps is None or steps[0] == 1 or context == AFTER_LONG_GAP  # (a long gap: the network's case)
         for x in list(xs or [])[1 if first else 0:]:
-            self._encode(x, 0.0, 0.0, learn=False)  # refused as the network would refuse it
+            self._encode(x, 0.0, 0.0, learn=False, season=False)  # refused as the network would refuse it
         if first:
             # the network's one-step forecast, also when it is not the one issued: its forward is
             # then on offer to learn_one, which would compute it anyway
@@ -510,7 +535,8 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         horizon's recent absolute errors (split-conformal, over the last INTERVAL_RING forecasts
         issued), or of their ratios to the forecast while the series is positive, whichever is
         narrower (errors that scale with the level, in a series that grows, make ratios the
-        calibrated ones). Unbounded until a few errors are known."""
+        calibrated ones). Unbounded until enough errors are known for the coverage asked
+        (coverage / (1 - coverage) of them: 9 for 90%)."""
         if not (isinstance(coverage, (int, float)) and 0 < coverage < 1):
             raise ValueError(f"coverage must be between 0 and 1, got {coverage!r}")
         if not self._classic:
@@ -549,7 +575,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         for s in range(horizon):
             first = s == 0
             self._encode(xs[s] if xs else None, self._last_y if first else 0.0,
-                         self._last_change if first else 0.0, learn=False)
+                         self._last_change if first else 0.0, learn=False, season=first)
             X[s] = self._encoder.xbuf
             present[s] = self._encoder.present
             tokens[s] = self._encoder.tokens

@@ -396,6 +396,24 @@ def observe(bank, y, network, network_issued):
 
 
 @kernel
+def seasonal_inputs(bank):
+    """For the network: the value one season before the next step less the last value (the
+    seasonal naive forecast's change) and that season's change over the same step, for the first
+    period; ``(0, 0, False)`` before a whole season and a step are seen, or without a period."""
+    if bank[N_PERIODS] == 0.0:
+        return 0.0, 0.0, False
+    m = int(bank[PERIOD0])
+    t = int(bank[SEEN]) - 1  # the last value's time
+    if t < m:
+        return 0.0, 0.0, False
+    o = _layout(bank)
+    L = int(bank[HISTORY])
+    hist = o[2]
+    ahead = bank[hist + (t + 1 - m) % L]
+    return ahead - bank[hist + t % L], ahead - bank[hist + (t - m) % L], True
+
+
+@kernel
 def first(bank):
     """The chosen expert's forecast of the next value."""
     H = int(bank[HORIZONS])
