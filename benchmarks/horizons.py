@@ -266,6 +266,11 @@ def run(series_list, H, references=True, with_dates=True):
 CLASSIC = ("seasonal naive", "river HoltWinters", "river SNARIMAX(1,1,1)(1,1,1)m", "river SNARIMAX(2,1,1)")
 
 
+def _ratio(r):
+    """A ratio in a 16-wide column (a diverged model's in exponent form)."""
+    return f"{r:16.3f}" if r < 1e6 else f"{r:16.3g}"
+
+
 def summarise(table, H, title):
     """Print the per-series ratios; returns the geometric means and the checks the issue sets."""
     ours = "streamrnn Forecaster"
@@ -281,7 +286,7 @@ def summarise(table, H, title):
         cells = ""
         for m in names:
             if m in row:
-                cells += f"{row[m][0] / p:16.3f}"
+                cells += _ratio(row[m][0] / p)
                 logs[m].append(math.log(row[m][0] / p))
             else:
                 cells += f"{'-':>16}"
@@ -296,7 +301,7 @@ def summarise(table, H, title):
             cells += f"{row[ours][0] / min(refs):12.3f}"
         print(f"{name[:19]:<20}{cells}")
     geo = {m: math.exp(sum(v) / len(v)) for m, v in logs.items() if v}
-    print(f"{'geometric mean':<20}" + "".join(f"{geo[m]:16.3f}" if m in geo else f"{'-':>16}" for m in names)
+    print(f"{'geometric mean':<20}" + "".join(_ratio(geo[m]) if m in geo else f"{'-':>16}" for m in names)
           + f"{math.exp(sum(vs_classic) / len(vs_classic)):16.3f}"
           + (f"{math.exp(sum(vs_ref) / len(vs_ref)):12.3f}" if vs_ref else ""))
     secs = {m: sum(row[m][2] for row in table.values() if m in row) for m in names}
