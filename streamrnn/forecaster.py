@@ -58,12 +58,13 @@ RESERVED = (Y_LAG, D_LAG, SEASON_AHEAD, SEASON_CHANGE)
 class RecurrentForecaster(RecurrentEstimator, Forecaster):
     """Stateful recurrent network forecaster, learning online with truncated BPTT.
 
-    At each step the network reads the previous value of the series, its last change, and the
-    exogenous features `x` if any (dates become calendar inputs), and predicts the change to the
-    next value (with `differencing`, the default: the network learns a residual on top of
-    persistence, which is what makes it robust on trending and random-walk-like series), or the
-    next value itself. `forecast` rolls the network forward from its current state, feeding each
-    forecast back as the next input, without changing the model.
+    At each step the network reads the previous value of the series, its last change, once a
+    seasonal period is known the change to the value one season before the next step and that
+    season's change over the step, and the exogenous features `x` if any (dates become calendar
+    inputs), and predicts the change to the next value (with `differencing`, the default: the
+    network learns a residual on top of persistence, which is what makes it robust on trending and
+    random-walk-like series), or the next value itself. `forecast` rolls the network forward from
+    its current state, feeding each forecast back as the next input, without changing the model.
 
     With `shrinkage` (and `differencing`), the forecast is the one of a few experts with the lowest
     recent absolute error: the last value plus the network's change scaled by 0 (persistence) to 1,
@@ -72,11 +73,13 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
     events are judged apart, since after a long silence the last value says less.
 
     Classic forecasters compete with the network, per horizon 1..`horizon`: persistence, a damped
-    trend, and per seasonal period the seasonal naive forecast (alone and with a seasonal drift)
-    and damped Holt-Winters, the trend, drift and Holt-Winters ones also on the logs of the series
-    while it is positive (growth in percent, a season whose amplitude follows the level). Every
-    horizon forecasts with its own expert of lowest recent absolute error; the network's experts
-    compete at the first step, the classic ones at every step. The seasonal periods come from
+    trend, a reversion to a moving mean, the last change carried on as the changes correlate, the
+    random walk with its drift, and per seasonal period the seasonal naive forecast (alone, with a
+    seasonal drift, or added to the last value as last season's change) and damped Holt-Winters,
+    the trend, drift and Holt-Winters ones also on the logs of the series while it is positive
+    (growth in percent, a season whose amplitude follows the level). Every horizon forecasts with
+    its own expert of lowest recent absolute error; the network's experts compete at the first
+    step, the classic ones at every step. The seasonal periods come from
     `seasonality`, or else from the calendar when `x` carries dates (monthly data: 12, quarterly: 4,
     weekly: 52, daily: 7, hourly: 24 and 168, a step that divides a day: a day), or else from the
     autocorrelation of the first values (up to 768), where a period must stand out of the noise.
