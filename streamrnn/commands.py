@@ -278,8 +278,12 @@ def _check_task(args):
         raise UsageError("--threshold and --alerts are for --task anomaly")
     if args.interval is not None and args.task != "forecast":
         raise UsageError("--interval is for --task forecast")
-    if args.interval is not None and not 0.0 < args.interval < 1.0:
-        raise UsageError(f"--interval must be a coverage in (0, 1), e.g. 0.9; got {args.interval:g}")
+    if args.interval is not None:
+        from .forecaster import check_coverage  # (the forecaster's own rule: one place)
+        try:
+            check_coverage(args.interval)
+        except ValueError as e:
+            raise UsageError(f"--interval: {e}; e.g. 0.9") from None
 
 
 def _build_run(args):

@@ -41,6 +41,9 @@ REGULAR, AFTER_LONG_GAP = 0, 1
 
 # Residuals kept per horizon for the prediction intervals.
 INTERVAL_RING = 48
+# the highest coverage INTERVAL_RING errors can vouch for: a new error is above all n known ones
+# with probability 1 / (n + 1), so a higher coverage would leave the interval unbounded for ever
+MAX_COVERAGE = INTERVAL_RING / (INTERVAL_RING + 1)
 # Values seen at which the seasonal periods are decided from the calendar (the typical gap between
 # events is known after two) and then, where the calendar says nothing, from the autocorrelation.
 CALENDAR_CHECKPOINT = 3
@@ -540,8 +543,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         narrower (errors that scale with the level, in a series that grows, make ratios the
         calibrated ones). Unbounded until enough errors are known for the coverage asked
         (coverage / (1 - coverage) of them: 9 for 90%)."""
-        if not (isinstance(coverage, (int, float)) and 0 < coverage < 1):
-            raise ValueError(f"coverage must be between 0 and 1, got {coverage!r}")
+        check_coverage(coverage)
         if not self._classic:
             raise ValueError("forecast_interval needs differencing=True and shrinkage=True")
         if horizon <= 0 or self._cfg is None or (xs is not None and len(xs) != horizon):
@@ -586,6 +588,13 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         E.rollout(self._mem, self._meta, self._scratch, X, present, tokens, 0, 1 if self.differencing else -1,
                   float(level), weight, out)
         return [float(v) for v in out]
+
+
+def check_coverage(coverage) -> None:
+    """ValueError unless ``coverage`` is one a forecaster's intervals can have."""
+    if not (isinstance(coverage, (int, float)) and not isinstance(coverage, bool) and 0 < coverage <= MAX_COVERAGE):
+        raise ValueError(f"coverage must be above 0 and at most {MAX_COVERAGE:.4f} (the last {INTERVAL_RING} "
+                         f"errors per horizon bound no higher one), got {coverage!r}")
 
 
 def _periods_of(seasonality) -> list | None:

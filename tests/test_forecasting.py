@@ -155,6 +155,11 @@ def test_intervals_cover_as_promised():
     assert fresh.forecast_interval(2) == [(-math.inf, math.inf)] * 2
     with pytest.raises(ValueError, match="coverage"):
         model.forecast_interval(3, coverage=1.5)
+    # the highest coverage the last 48 errors can vouch for is bounded; one above it is refused
+    # rather than unbounded for ever
+    assert all(math.isfinite(lo) and math.isfinite(hi) for lo, hi in model.forecast_interval(3, coverage=48 / 49))
+    with pytest.raises(ValueError, match="at most 0.9796"):
+        model.forecast_interval(3, coverage=0.99)
 
 
 def test_forecasting_leaves_the_model_unchanged():

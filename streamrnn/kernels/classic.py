@@ -48,7 +48,7 @@ PERIOD_EXPERT_NAMES = ("seasonal naive", "seasonal naive + drift", "seasonal nai
 # since; per period: drift (raw, log) and Holt-Winters' level and slope (raw, log)
 GLOBAL_SCALARS = 13
 NETWORK_ERROR = 9
-FIRST_VALUE = 11
+FIRST_VALUE, SQUARED_CHANGES = 11, 12
 # (the changes' correlation is taken within this: an AR(1) of changes at 1 is a runaway trend)
 MOMENTUM_BOUND = 0.9
 PERIOD_SCALARS = 6
@@ -229,7 +229,7 @@ def _walk_drift(bank, scalars, last, t):
     if t < 2:
         return 0.0
     mean = (last - bank[scalars + FIRST_VALUE]) / t
-    variance = max(bank[scalars + FIRST_VALUE + 1] / t - mean * mean, 0.0)
+    variance = max(bank[scalars + SQUARED_CHANGES] / t - mean * mean, 0.0)
     return mean if mean * mean * t > DRIFT_SIGNIFICANCE * DRIFT_SIGNIFICANCE * variance else 0.0
 
 
@@ -275,7 +275,7 @@ def _learn(bank, o, y, t):
         bank[scalars + 5] = AR_DECAY * bank[scalars + 5] + before * after
         bank[scalars + 6] = AR_DECAY * bank[scalars + 6] + before * before
         change = y - bank[hist + (t - 1) % L]
-        bank[scalars + FIRST_VALUE + 1] += change * change
+        bank[scalars + SQUARED_CHANGES] += change * change
         if t >= 2:
             previous = bank[hist + (t - 1) % L] - bank[hist + (t - 2) % L]
             bank[scalars + 7] = AR_DECAY * bank[scalars + 7] + change * previous
