@@ -138,6 +138,10 @@ class Runner(RunReport):
         self.checkpoint_interval = checkpoint_interval
         self.max_message_bytes = max_message_bytes
         self.horizon = horizon
+        if interval is not None:
+            from .forecaster import check_coverage
+
+            check_coverage(interval)  # (ValueError here, not on every event)
         self.interval = interval
         self.progress = progress
         self.stats = RunStats()

@@ -243,3 +243,10 @@ def test_csv_sink_writes_predictions_and_dead_letters(tmp_path):
     assert [float(r["prediction"]) for r in rows[:1]] == [0.0]  # nothing learned before the first
     letters = list(_csv.DictReader(open(tmp_path / "dead.csv")))
     assert "broken,row" in letters[0]["value"] and "fields" in letters[0]["headers"]
+
+
+def test_a_runner_refuses_an_interval_coverage_no_forecaster_can_give(tmp_path):
+    path = write_csv(tmp_path / "s.csv", n=20)
+    with pytest.raises(ValueError, match="at most 0.9796"):
+        Runner(CsvSource(path), ListSink(), streamrnn.RecurrentForecaster(hidden_size=4), task="forecast",
+               target="temp", interval=0.99)
