@@ -543,12 +543,18 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
         narrower (errors that scale with the level, in a series that grows, make ratios the
         calibrated ones). Unbounded until enough errors are known for the coverage asked
         (coverage / (1 - coverage) of them: 9 for 90%)."""
+        return self.forecast_with_interval(horizon, coverage, xs)[1]
+
+    def forecast_with_interval(self, horizon: int, coverage: float = 0.9, xs: list[dict] | None = None) -> tuple:
+        """``(forecast(horizon, xs), forecast_interval(horizon, coverage, xs))`` from one pass over
+        the experts and the network (calling both computes the forecasts twice)."""
         check_coverage(coverage)
         if not self._classic:
             raise ValueError("forecast_interval needs differencing=True and shrinkage=True")
         if horizon <= 0 or self._cfg is None or (xs is not None and len(xs) != horizon):
             # (forecast refuses a bad xs; nothing learned yet: no errors to take a quantile of)
-            return [(-math.inf, math.inf)] * len(self.forecast(horizon, xs))
+            forecasts = self.forecast(horizon, xs)
+            return forecasts, [(-math.inf, math.inf)] * len(forecasts)
         forecasts, steps = self._forecast_experts(horizon, xs)
         if steps is None:
             steps = np.arange(1, horizon + 1)
@@ -563,7 +569,7 @@ class RecurrentForecaster(RecurrentEstimator, Forecaster):
             if f > 0 and math.isfinite(q) and f * (math.exp(min(q, 700.0)) - math.exp(-q)) < upper - lower:
                 lower, upper = f * math.exp(-q), f * math.exp(q)
             out.append((lower, upper))
-        return out
+        return forecasts, out
 
     def _network_forecast(self, horizon, xs, weight) -> list:
         """The network rolled forward from its state, its changes scaled by ``weight``."""

@@ -289,13 +289,15 @@ class Runner(RunReport):
             return score, {}
         if self.task == "forecast":
             xs = self._future_xs(x, series)
-            forecast = model.forecast(self.horizon, xs)
+            if self.interval:
+                forecast, intervals = model.forecast_with_interval(self.horizon, self.interval, xs)
+            else:
+                forecast = model.forecast(self.horizon, xs)
             if not all(math.isfinite(v) for v in forecast):
                 raise NonFinitePrediction("the model forecast a non-finite value")
             extra = {"forecast": forecast} if self.horizon > 1 else {}
             if self.interval:  # (JSON has no infinity: an unbounded end is null)
-                extra["interval"] = [[v if math.isfinite(v) else None for v in bounds]
-                                     for bounds in model.forecast_interval(self.horizon, self.interval, xs)]
+                extra["interval"] = [[v if math.isfinite(v) else None for v in bounds] for bounds in intervals]
             model.learn_one(y, x or None)
             return forecast[0], extra
         if self.task == "classify":

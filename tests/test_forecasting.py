@@ -160,6 +160,9 @@ def test_intervals_cover_as_promised():
     assert all(math.isfinite(lo) and math.isfinite(hi) for lo, hi in model.forecast_interval(3, coverage=48 / 49))
     with pytest.raises(ValueError, match="at most 0.9796"):
         model.forecast_interval(3, coverage=0.99)
+    # both from one pass, as the runner takes them
+    assert model.forecast_with_interval(12, 0.9) == (model.forecast(12), model.forecast_interval(12, 0.9))
+    assert fresh.forecast_with_interval(2) == ([0.0, 0.0], [(-math.inf, math.inf)] * 2)
 
 
 def test_forecasting_leaves_the_model_unchanged():
@@ -171,6 +174,7 @@ def test_forecasting_leaves_the_model_unchanged():
         x = {"day": times[t]}
         model.forecast(5, [{"day": times[t + h]} for h in range(5)])
         model.forecast_interval(30, 0.8)
+        model.forecast_with_interval(4, 0.9)
         model.learn_one(float(y), x)
         twin.learn_one(float(y), x)
     assert model.forecast(3) == twin.forecast(3)
