@@ -35,16 +35,15 @@ SEASONAL_SPREAD = 0.5
 
 
 def calendar_periods(gap_seconds: float | None) -> list[int] | None:
-    """The periods a typical gap between events implies (``[]`` for none, e.g. yearly data), or
-    None when the gap is not a calendar step this knows."""
+    """The periods a typical gap between events implies, or None when the gap is not a calendar
+    step with a season this knows: yearly data included (the calendar has no season within a
+    year; a cycle of years, as in lynx or sunspot counts, is the autocorrelation's to find)."""
     if gap_seconds is None or not gap_seconds > 0:
         return None
     days = gap_seconds / DAY
     for step, tolerance, periods in CALENDAR:
         if abs(days / step - 1.0) <= tolerance:
             return list(periods)
-    if 300 <= days <= 400:
-        return []  # yearly
     per_day = DAY / gap_seconds
     if gap_seconds < 3600 and abs(per_day - round(per_day)) < 1e-6 and 2 <= round(per_day) <= LONGEST:
         return [int(round(per_day))]

@@ -48,7 +48,7 @@ def test_the_calendar_gives_the_periods():
     assert seasonality.calendar_periods(day) == [7]
     assert seasonality.calendar_periods(3600.0) == [24, 168]
     assert seasonality.calendar_periods(300.0) == [288]
-    assert seasonality.calendar_periods(365 * day) == []
+    assert seasonality.calendar_periods(365 * day) is None  # yearly: the data's to say
     assert seasonality.calendar_periods(1234.5) is None
     assert seasonality.calendar_periods(None) is None
 
@@ -66,6 +66,15 @@ def test_the_forecaster_finds_the_period_with_and_without_dates():
         undated.learn_one(float(y))
         dated.learn_one(float(y), {"month": when})
     assert undated.periods == [12] and dated.periods == [12]
+    # yearly dates say nothing of a cycle of years: it comes from the values, and a walk gets none
+    years = [dt.datetime(1800 + i, 1, 1) for i in range(200)]
+    cycle = streamrnn.RecurrentForecaster(hidden_size=4, seed=0)
+    walk = streamrnn.RecurrentForecaster(hidden_size=4, seed=0)
+    steps = np.cumsum(np.random.default_rng(1).standard_normal(200))
+    for y, w, when in zip(10 + _seasonal(10, 200), steps, years):
+        cycle.learn_one(float(y), {"year": when})
+        walk.learn_one(float(w), {"year": when})
+    assert cycle.periods == [10] and walk.periods == []
     fixed = streamrnn.RecurrentForecaster(hidden_size=4, seasonality=[5, 7], seed=0)
     noseason = streamrnn.RecurrentForecaster(hidden_size=4, seasonality=0, seed=0)
     for y in values:
