@@ -463,11 +463,11 @@ def interval_radius(bank, steps, coverage, log_scale, out):
     R = int(bank[RING])
     o = _layout(bank)
     t = int(bank[SEEN])
-    first = _radius(bank, o, R, H, 1, t, coverage, log_scale)
+    first = _radius(bank, o[7], R, H, 1, t, coverage, log_scale)
     for i in range(steps.shape[0]):
         s = steps[i]
         h = min(s, H)
-        radius = first if h == 1 else _radius(bank, o, R, H, h, t, coverage, log_scale)
+        radius = first if h == 1 else _radius(bank, o[7], R, H, h, t, coverage, log_scale)
         if math.isinf(radius):
             out[i] = first * math.sqrt(s)
         else:
@@ -475,11 +475,11 @@ def interval_radius(bank, steps, coverage, log_scale, out):
 
 
 @kernel
-def _radius(bank, o, R, H, h, t, coverage, log_scale):
+def _radius(bank, residuals, R, H, h, t, coverage, log_scale):
     """The conformal quantile of horizon ``h``'s residuals at ``coverage`` (inf with too few)."""
     n = min(max(t - h, 0), R)
     k = _level(n, coverage)
     if n < MIN_RESIDUALS or k < 0:
         return np.inf
-    start = o[7] + ((H if log_scale else 0) + h - 1) * R
+    start = residuals + ((H if log_scale else 0) + h - 1) * R
     return np.sort(bank[start:start + n])[k]
