@@ -174,6 +174,19 @@ def test_intervals_cover_as_promised():
     assert fresh.forecast_with_interval(2) == ([0.0, 0.0], [(-math.inf, math.inf)] * 2)
 
 
+def test_the_seasonal_input_names_are_reserved_and_refusing_them_changes_nothing():
+    model = streamrnn.RecurrentForecaster(hidden_size=4, seasonality=12, seed=0)
+    for y in 10 + _seasonal(12, 60):
+        model.learn_one(float(y))
+    before = persist.dumps(model)
+    for name in ("__season_ahead__", "__season_change__"):
+        with pytest.raises(ValueError, match="reserved"):
+            model.learn_one(1.0, {name: 1.0})
+        with pytest.raises(ValueError, match="reserved"):
+            model.forecast(2, [{name: 1.0}, {name: 1.0}])
+    assert persist.dumps(model) == before
+
+
 def test_forecasting_leaves_the_model_unchanged():
     values = 10 + _seasonal(7, 120)
     model = streamrnn.RecurrentForecaster(hidden_size=8, seed=0)
